@@ -1,0 +1,109 @@
+"""Append-only, hash-chained audit trail (IEC 62443 CR 2.8 auditable events).
+
+Each JSON line carries its sequence number, the SHA-256 of the previous line's
+entry and its own hash over the canonical encoding of everything else. Editing,
+deleting, inserting or reordering any entry breaks the chain at that point;
+`verify` names the first broken link. Every append is fsync'd before it returns
+so an acknowledged action is never lost to a power cut.
+
+Truncating the tail cannot be seen from the file alone; the sync agent anchors
+the latest hash centrally for that.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from gate.errors import EGateError
+
+GENESIS = "0" * 64
+
+# What the trail records; anything else is a programming error, refused at append.
+ACTIONS = frozenset({
+    "config.loaded", "config.changed", "maintenance.enter", "maintenance.exit",
+    "door.override", "device.test", "tamper", "technician.login", "technician.logout",
+    "officer.action", "emergency", "gate.start", "gate.stop", "watchlist.updated",
+})
+
+
+class AuditError(EGateError):
+    pass
+
+
+def _digest(entry: dict) -> str:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Broken:
+    line: int          # 1-based line number in the file
+    reason: str
+
+
+class AuditLog:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._seq, self._prev = self._tail()
+
+    def _tail(self) -> tuple[int, str]:
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return 0, GENESIS
+        broken = verify(self.path)
+        if broken:
+            raise AuditError(f"{self.path}: refusing to append to a broken trail: line {broken.line}: {broken.reason}")
+        last = self.path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        entry = json.loads(last)
+        return entry["seq"], entry["hash"]
+
+    def append(self, actor: str, action: str, **details) -> dict:
+        if action not in ACTIONS:
+            raise AuditError(f"unknown audit action {action!r}")
+        with self._lock:
+            entry = {
+                "seq": self._seq + 1,
+                "ts": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+                "actor": actor,
+                "action": action,
+                "details": details,
+                "prev": self._prev,
+            }
+            entry["hash"] = _digest(entry)
+            line = json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+            try:
+                os.write(fd, line.encode())
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._seq, self._prev = entry["seq"], entry["hash"]
+            return entry
+
+
+def verify(path: str | Path) -> Broken | None:
+    """Return the first broken link, or None if the whole trail is intact."""
+    prev, seq = GENESIS, 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                entry = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                return Broken(lineno, "not a JSON entry")
+            if not isinstance(entry, dict) or not {"seq", "prev", "hash"} <= entry.keys():
+                return Broken(lineno, "entry lacks seq/prev/hash")
+            if entry["hash"] != _digest(entry):
+                return Broken(lineno, "content does not match its hash (edited entry)")
+            if entry["prev"] != prev:
+                return Broken(lineno, "previous-hash link broken (entry deleted, inserted or reordered before this line)")
+            if entry["seq"] != seq + 1:
+                return Broken(lineno, f"sequence jumps from {seq} to {entry['seq']}")
+            prev, seq = entry["hash"], entry["seq"]
+    return None
