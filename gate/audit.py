@@ -64,7 +64,7 @@ class AuditLog:
         entry = json.loads(last)
         return entry["seq"], entry["hash"]
 
-    def append(self, actor: str, action: str, **details) -> dict:
+    def append(self, actor: str, action: str, /, **details) -> dict:
         if action not in ACTIONS:
             raise AuditError(f"unknown audit action {action!r}")
         with self._lock:

@@ -1,0 +1,112 @@
+"""Config is validated at load: every malformed file names its key, what was found and what was expected."""
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gate import config
+from gate.errors import ConfigError
+
+EXAMPLE = Path(__file__).parent.parent / "config" / "gate.example.toml"
+
+
+def write_variant(tmp_path, old, new, name="gate.toml"):
+    text = EXAMPLE.read_text()
+    assert old in text, f"example no longer contains {old!r}"
+    path = tmp_path / name
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_example_gate_config_loads_into_typed_objects():
+    cfg = config.load_gate(EXAMPLE)
+    assert cfg.gate.direction == "departure"
+    assert cfg.devices.door.watchdog_ms == 1000
+    assert cfg.eligibility.nationals == ("TWN",)
+    assert cfg.storage.data_dir.is_absolute()
+    with pytest.raises(AttributeError):
+        cfg.gate.lane = 9  # frozen
+
+
+def test_example_central_config_loads():
+    cfg = config.load_central(EXAMPLE.parent / "central.example.toml")
+    assert cfg.role == "central" and cfg.listen.port == 8443
+
+
+MALFORMED = [
+    # (old text, new text, key the error must name, words of the expectation)
+    ('lane = 7', 'lane = "seven"', "gate.lane", "an integer"),
+    ('lane = 7', 'lane = 0', "gate.lane", "1..999"),
+    ('direction = "departure"', 'direction = "sideways"', "gate.direction", "'arrival', 'departure'"),
+    ('watchdog_ms = 1000', 'watchdog_ms = 50', "devices.door.watchdog_ms", "200..10000"),
+    ('watchdog_ms = 1000', 'watchdog_ms = 1000\nwatchdog = 5', "devices.door.watchdog", "one of"),
+    ('baudrate = 115200\nwatchdog_ms', 'baudrate = true\nwatchdog_ms', "devices.door.baudrate", "an integer"),
+    ('face_fmr = 0.001', 'face_fmr = 0.5', "thresholds.face_fmr", "0.1"),
+    ('face_fmr = 0.001', 'face_fmr = "low"', "thresholds.face_fmr", "a number"),
+    ('nationals = ["TWN"]', 'nationals = "TWN"', "eligibility.nationals", "a list of a string"),
+    ('nationals = ["TWN"]', 'nationals = ["TWN", 7]', "eligibility.nationals[1]", "a string"),
+    ('require_passive_auth = true', 'require_passive_auth = "yes"', "eligibility.require_passive_auth", "true or false"),
+    ('[storage]\ndata_dir = "../var/gate"', '[storage]\ndata_dir = "../var/gate"\nsigning_key = "nope.pem"', "storage.signing_key", "an existing file"),
+    ('id = "TPE-T1-D-07"\n', '', "gate.id", "a string"),
+    ('id = "TPE-T1-D-07"', 'id = ""', "gate.id", "a non-empty string"),
+    ('[timeouts]', '[timeout]', "timeout", "one of"),
+    ('[devices.camera]\nsource = "0"', '[devices.camera]\nsource = 0', "devices.camera.source", "a string"),
+    ('level = "info"', 'level = "verbose"', "logging.level", "'debug'"),
+]
+
+
+@pytest.mark.parametrize("old,new,key,expected", MALFORMED, ids=[m[2] for m in MALFORMED])
+def test_malformed_config_names_file_key_and_expectation(tmp_path, old, new, key, expected):
+    path = write_variant(tmp_path, old, new)
+    with pytest.raises(ConfigError) as err:
+        config.load_gate(path)
+    assert err.value.key == key
+    assert expected in err.value.expected
+    message = str(err.value)
+    assert str(path) in message and key in message and "found" in message
+
+
+def test_syntax_error_and_missing_file_are_config_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[gate\nid = 1")
+    with pytest.raises(ConfigError, match="valid TOML"):
+        config.load_gate(bad)
+    with pytest.raises(ConfigError, match="no such file"):
+        config.load_gate(tmp_path / "absent.toml")
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(ConfigError, match="UTF-8"):
+        config.load_gate(binary)
+
+
+def test_referenced_files_resolve_relative_to_the_config(tmp_path):
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "sign.pem").write_text("secret material")
+    path = write_variant(tmp_path, '[storage]\ndata_dir = "../var/gate"',
+                         '[storage]\ndata_dir = "var"\nsigning_key = "keys/sign.pem"')
+    cfg = config.load_gate(path)
+    assert cfg.storage.signing_key == tmp_path / "keys" / "sign.pem"
+    secret = config.read_secret(cfg.storage.signing_key)
+    assert secret.reveal() == b"secret material"
+    assert "secret material" not in repr(secret) and "secret material" not in str(secret)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "gate", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_cli_config_check_exit_codes(tmp_path):
+    ok = run_cli("config", "check", str(EXAMPLE))
+    assert ok.returncode == 0, ok.stderr
+    assert "valid gate config" in ok.stdout
+    bad = write_variant(tmp_path, 'lane = 7', 'lane = -1')
+    res = run_cli("config", "check", str(bad))
+    assert res.returncode == 2
+    assert re.search(r"gate\.lane: expected an integer in 1\.\.999, found int -1", res.stderr), res.stderr
+
+
+def test_schema_reference_covers_every_example_key():
+    keys = {row[0] for row in config.describe_schema()}
+    assert {"gate.id", "devices.door.watchdog_ms", "sync.backup_url", "storage.data_dir"} <= keys
