@@ -66,7 +66,9 @@ def test_sigterm_runs_the_ordered_shutdown(tmp_path):
     marker = tmp_path / "order.txt"
     script = textwrap.dedent(f"""
         import asyncio, sys
+        from gate import logs
         from gate.reactor import Component, Reactor
+        logs.configure("info", "json")  # logs to stderr; stdout carries the handshake
         class C(Component):
             def __init__(self, name): self.name = name
             async def stop(self):
