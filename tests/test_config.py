@@ -110,3 +110,8 @@ def test_cli_config_check_exit_codes(tmp_path):
 def test_schema_reference_covers_every_example_key():
     keys = {row[0] for row in config.describe_schema()}
     assert {"gate.id", "devices.door.watchdog_ms", "sync.backup_url", "storage.data_dir"} <= keys
+
+
+def test_docs_configuration_is_generated_from_the_schema():
+    doc = EXAMPLE.parent.parent / "docs" / "configuration.md"
+    assert doc.read_text() == config.reference_markdown(), "run: egate config reference > docs/configuration.md"

@@ -11,6 +11,8 @@ def register(sub):
     c.add_argument("file")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=check)
+    r = s.add_parser("reference", help="print the configuration reference (markdown)")
+    r.set_defaults(func=lambda args: print(config.reference_markdown(), end=""))
 
 
 def check(args) -> int:
