@@ -25,6 +25,4 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q -e '.[test]'
   rm -f .venv/.stamp-*; touch "$stamp"
 fi
-if .venv/bin/egate --help 2>/dev/null | grep -q '^    models'; then
-  .venv/bin/egate models fetch
-fi
+.venv/bin/egate models fetch
