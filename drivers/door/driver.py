@@ -1,0 +1,246 @@
+"""DoorController: the host side of the door controller (docs/protocols/door.md).
+
+Gate logic calls open/close/lock per leaf and receives typed events through
+`on_event` (called via `call`, i.e. `reactor.call_from_thread` in the gate):
+the protocol's own events (LeafState, Beams, Emergency, Tamper, PowerState,
+Watchdog, Status, Reject) plus LinkUp, LinkDown, CommandFailed and LeafFault.
+
+Keep-alives go out every quarter of the watchdog period from a ticker thread
+that also drives retransmission, so a busy or blocked event loop cannot starve
+the controller's watchdog.  Conversely, if this process dies, the keep-alives
+stop and the controller closes and locks both leaves on its own.
+On every (re)connection the driver sends HELLO (answered by STATUS) and KEEPALIVE,
+so its view of the door is rebuilt from the controller, never assumed.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from drivers.door.protocol import (
+    Beams, Close, Emergency, Hello, KeepAlive, Leaf, LeafState, Link, Lock, Message, Open, Position, Power,
+    PowerState, QueryStatus, Reject, SendFailed, Status, Tamper, Transmit, Undecodable, Watchdog,
+    encode_message,
+)
+from drivers.transport import SerialTransport, call_directly
+from gate import logs
+from gate.errors import DeviceError
+
+log = logs.get("door")
+
+
+@dataclass(frozen=True)
+class LinkUp:
+    pass
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    reason: str
+
+
+@dataclass(frozen=True)
+class CommandFailed:
+    """The controller never acknowledged a command (after all retries)."""
+    command: Message
+    attempts: int
+
+
+@dataclass(frozen=True)
+class LeafFault:
+    """A leaf did not reach the commanded position in time (stuck, jammed, motor fault)."""
+    leaf: Leaf
+    expected: Position
+    timeout_s: float
+
+
+@dataclass
+class DoorState:
+    link_up: bool = False
+    entry: LeafState | None = None
+    exit: LeafState | None = None
+    beams: Beams | None = None
+    emergency: bool = False
+    tamper: bool = False
+    power: Power = Power.MAINS
+    watchdog_tripped: bool = False
+    rejects: list[Reject] = field(default_factory=list)
+
+    def leaf(self, leaf: Leaf) -> LeafState | None:
+        return self.entry if leaf == Leaf.ENTRY else self.exit
+
+
+class DoorController:
+    name = "door"
+
+    def __init__(self, url: str, *, on_event=lambda ev: None, call=call_directly, watchdog_ms: int = 1000,
+                 baudrate: int = 115200, ack_timeout_s: float = 0.1, max_retries: int = 3,
+                 travel_timeout_s: float = 3.0, tick_s: float = 0.01):
+        self.on_event = on_event
+        self.call = call
+        self.watchdog_ms = watchdog_ms
+        self.travel_timeout_s = travel_timeout_s
+        self.tick_s = tick_s
+        self.state = DoorState()
+        self.link = Link(ack_timeout_s=ack_timeout_s, max_retries=max_retries)
+        self.transport = SerialTransport(url, self.link, self._on_link_events, self._on_port, call=call,
+                                         baudrate=baudrate, name="door")
+        self.counters: Counter[str] = Counter()
+        self._expect: dict[Leaf, tuple[Position, bool, float, int]] = {}  # leaf -> (position, locked, deadline, command)
+        self._expect_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, cfg, door_travel_s: float, **kw) -> DoorController:
+        """From `devices.door` (gate.config.DoorConfig) and `timeouts.door_travel_s`."""
+        return cls(cfg.port, watchdog_ms=cfg.watchdog_ms, baudrate=cfg.baudrate, travel_timeout_s=door_travel_s, **kw)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def start(self) -> None:
+        self._stop.clear()
+        self.transport.start()
+        self._ticker = threading.Thread(target=self._tick_loop, name="door-ticker", daemon=True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        self.transport.stop()
+
+    @property
+    def errors(self) -> Counter[str]:
+        """Wire errors (garbage, CRC, retransmissions, ...) plus driver-level ones."""
+        return self.link.errors + self.counters + Counter(port_losses=self.transport.stats.losses)
+
+    # -- commands --------------------------------------------------------------------
+    def open(self, leaf: Leaf) -> None:
+        self._command(Open(Leaf(leaf)), expect=(Position.OPEN, False))
+
+    def close(self, leaf: Leaf) -> None:
+        self._command(Close(Leaf(leaf)), expect=(Position.CLOSED, False))
+
+    def lock(self, leaf: Leaf) -> None:
+        """Close the leaf and engage its lock."""
+        self._command(Lock(Leaf(leaf)), expect=(Position.CLOSED, True))
+
+    def query_status(self) -> None:
+        self._command(QueryStatus())
+
+    def _command(self, msg: Message, expect: tuple[Position, bool] | None = None) -> None:
+        if not self.transport.connected:
+            raise DeviceError(f"door controller link is down ({self.transport.url}); cannot send {type(msg).__name__}")
+        if expect is not None:
+            with self._expect_lock:
+                self._expect[msg.leaf] = (*expect, time.monotonic() + self.travel_timeout_s, encode_message(msg)[0])
+        self._write(self.link.send(msg))
+
+    # -- wire -> state -----------------------------------------------------------------
+    def _write(self, events) -> None:
+        """Write Transmit events now; hand everything else to gate logic."""
+        rest = []
+        for ev in events:
+            if isinstance(ev, Transmit):
+                try:
+                    self.transport.write(ev.data)
+                except DeviceError as exc:
+                    self.counters["write_failed"] += 1
+                    log.warning("door_write_failed", error=str(exc))
+            else:
+                rest.append(ev)
+        if rest:
+            self.call(self._on_link_events, rest)
+
+    def _on_port(self, up: bool, reason: str) -> None:
+        self.state.link_up = up
+        if up:
+            self.link.reset()
+            self._emit(LinkUp())
+            for msg in (Hello(), KeepAlive(self.watchdog_ms)):  # HELLO is answered with a full STATUS
+                self._write(self.link.send(msg))
+        else:
+            self.link.abandon()
+            with self._expect_lock:
+                self._expect.clear()
+            self._emit(LinkDown(reason))
+
+    def _on_link_events(self, events) -> None:
+        for ev in events:
+            match ev:
+                case Transmit():
+                    self._write([ev])
+                    continue
+                case Undecodable(error=error):
+                    self.counters["undecodable"] += 1
+                    log.warning("door_undecodable", error=error)
+                    continue
+                case SendFailed(message=msg, attempts=n):
+                    log.error("door_command_failed", command=type(msg).__name__, attempts=n)
+                    ev = CommandFailed(msg, n)
+                case LeafState():
+                    self._set_leaf(ev)
+                case Status():
+                    self._set_leaf(ev.entry)
+                    self._set_leaf(ev.exit)
+                    s = self.state
+                    s.beams, s.emergency, s.tamper, s.power, s.watchdog_tripped = (
+                        ev.beams, ev.emergency, ev.tamper, ev.power, ev.watchdog_tripped)
+                case Beams():
+                    self.state.beams = ev
+                case Emergency(active=a):
+                    self.state.emergency = a
+                case Tamper(active=a):
+                    self.state.tamper = a
+                case PowerState(state=p):
+                    self.state.power = p
+                case Watchdog(tripped=t):
+                    self.state.watchdog_tripped = t
+                    if t:
+                        log.warning("door_watchdog_tripped")
+                case Reject():
+                    self.state.rejects.append(ev)
+                    with self._expect_lock:  # a refused motion will not happen: no LeafFault for it
+                        for leaf in [k for k, want in self._expect.items() if want[3] == ev.command]:
+                            del self._expect[leaf]
+                    log.warning("door_command_rejected", command=ev.command, reason=ev.reason.name)
+            self._emit(ev)
+
+    def _set_leaf(self, s: LeafState) -> None:
+        if s.leaf == Leaf.ENTRY:
+            self.state.entry = s
+        else:
+            self.state.exit = s
+        with self._expect_lock:
+            want = self._expect.get(s.leaf)
+            if want is not None and (s.position, s.locked) == want[:2]:
+                del self._expect[s.leaf]
+
+    def _emit(self, ev) -> None:
+        try:
+            self.on_event(ev)
+        except Exception as exc:  # a consumer's bug must not stop the door driver
+            self.counters["handler_errors"] += 1
+            log.error("door_event_handler_failed", event=type(ev).__name__, error=f"{type(exc).__name__}: {exc}")
+
+    # -- ticker thread -------------------------------------------------------------------
+    def _tick_loop(self) -> None:
+        next_keepalive = 0.0
+        while not self._stop.wait(self.tick_s):
+            now = time.monotonic()
+            if not self.transport.connected:
+                continue
+            self._write(self.link.tick())
+            if now >= next_keepalive:
+                self._write(self.link.send(KeepAlive(self.watchdog_ms)))
+                next_keepalive = now + self.watchdog_ms / 4000
+            with self._expect_lock:
+                late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]
+                for leaf, _ in late:
+                    del self._expect[leaf]
+            for leaf, pos in late:
+                self.counters["leaf_faults"] += 1
+                self.call(self._emit, LeafFault(leaf, pos, self.travel_timeout_s))
