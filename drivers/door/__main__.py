@@ -14,6 +14,7 @@ import threading
 
 from drivers.door.driver import DoorController, LinkUp
 from drivers.door.protocol import Leaf
+from gate import logs
 
 
 def _jsonable(ev) -> dict:
@@ -33,6 +34,7 @@ def main(argv=None) -> int:
     for verb in ("open", "close", "lock"):
         parser.add_argument(f"--{verb}", action="append", default=[], choices=("entry", "exit"))
     args = parser.parse_args(argv)
+    logs.configure(stream=sys.stderr)  # stdout carries the events
     connected = threading.Event()
 
     def on_event(ev):
