@@ -1,0 +1,1 @@
+"""Fingerprint scanner: sans-IO packet protocol (`protocol`) and the serial driver (`driver`)."""
