@@ -1,0 +1,239 @@
+"""PC/SC transport for the chip reader (pyscard's thin `scard` layer over pcscd).
+
+The reader is chosen by a configured name (substring match, never "the first
+reader": that can be an empty slot). Every exchange runs on the card's own
+I/O thread and the caller waits at most `apdu_timeout_s`: pcsc-lite cannot
+abort a transmit, so a chip or reader that stops answering costs the caller
+one timeout (`ChipTimeout`) and the card object is then unusable, never a hang.
+`CardMonitor` reports insertions and removals from a thread through callbacks
+(in the gate, `reactor.call_from_thread`).
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from smartcard import scard
+
+from drivers.emrtd.apdu import ChipError
+from gate import logs
+from gate.config import ChipReaderConfig
+from gate.errors import DeviceError
+
+log = logs.get("emrtd.pcsc")
+
+POLL_MS = 200  # status-change waits are cut into slices this long so stop requests are seen
+
+
+class ReaderNotFound(DeviceError):
+    """No PC/SC reader, or more than one, matches the configured name."""
+
+
+class CardAbsent(ChipError):
+    """No card in the reader, or it was removed during an exchange."""
+
+
+class ChipTimeout(ChipError):
+    """The chip or the reader did not answer within the exchange timeout."""
+
+
+class PcscFailure(ChipError):
+    """pcscd reported an error."""
+
+
+def _fail(hresult: int, what: str) -> None:
+    if hresult == scard.SCARD_S_SUCCESS:
+        return
+    text = scard.SCardGetErrorMessage(hresult)
+    if hresult in (scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD,
+                   scard.SCARD_E_READER_UNAVAILABLE, scard.SCARD_W_UNPOWERED_CARD):
+        raise CardAbsent(f"{what}: {text}")
+    raise PcscFailure(f"{what}: {text} (0x{hresult & 0xFFFFFFFF:08X})")
+
+
+def _context() -> int:
+    hresult, ctx = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise DeviceError(f"pcscd not reachable: {scard.SCardGetErrorMessage(hresult)}")
+    return ctx
+
+
+def list_readers() -> list[str]:
+    ctx = _context()
+    try:
+        hresult, readers = scard.SCardListReaders(ctx, [])
+        if hresult == scard.SCARD_E_NO_READERS_AVAILABLE:
+            return []
+        _fail(hresult, "list readers")
+        return list(readers)
+    finally:
+        scard.SCardReleaseContext(ctx)
+
+
+def match_reader(pattern: str, readers: list[str]) -> str:
+    """The one reader whose name is `pattern` or contains it."""
+    if pattern in readers:
+        return pattern
+    found = [r for r in readers if pattern in r]
+    if len(found) != 1:
+        what = "no reader" if not found else f"{len(found)} readers ({', '.join(found)})"
+        raise ReaderNotFound(f"{what} match {pattern!r}; readers: {', '.join(readers) or 'none'}")
+    return found[0]
+
+
+class PcscReader:
+    def __init__(self, name: str, apdu_timeout_s: float = 2.0):
+        self.name = match_reader(name, list_readers())
+        self.apdu_timeout_s = apdu_timeout_s
+
+    @classmethod
+    def from_config(cls, cfg: ChipReaderConfig) -> PcscReader:
+        return cls(cfg.reader, cfg.apdu_timeout_s)
+
+    def wait_for_card(self, timeout_s: float) -> None:
+        """Return once a card is present; `CardAbsent` after `timeout_s`."""
+        ctx = _context()
+        try:
+            deadline = time.monotonic() + timeout_s
+            state = scard.SCARD_STATE_UNAWARE
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise CardAbsent(f"no card in {self.name!r} after {timeout_s:.1f}s")
+                hresult, states = scard.SCardGetStatusChange(ctx, int(min(left, POLL_MS / 1000) * 1000),
+                                                             [(self.name, state)])
+                if hresult not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
+                    _fail(hresult, f"status of {self.name!r}")
+                state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+                if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
+                    return
+        finally:
+            scard.SCardReleaseContext(ctx)
+
+    def connect(self) -> PcscCard:
+        return PcscCard(self.name, self.apdu_timeout_s)
+
+
+class _Exchange:
+    __slots__ = ("apdu", "done", "response", "error")
+
+    def __init__(self, apdu: bytes | None):
+        self.apdu = apdu
+        self.done = threading.Lock()
+        self.done.acquire()
+        self.response: bytes = b""
+        self.error: Exception | None = None
+
+
+class PcscCard:
+    """A connected card; `transmit` is the `Transport` the chip session uses."""
+
+    def __init__(self, reader: str, apdu_timeout_s: float):
+        self.reader = reader
+        self.timeout_s = apdu_timeout_s
+        self.atr = b""
+        self._requests: queue.SimpleQueue[_Exchange] = queue.SimpleQueue()
+        self._hung = False
+        self._thread = threading.Thread(target=self._io, name=f"pcsc-{reader}", daemon=True)
+        self._thread.start()
+        self._call(None, "connect")
+
+    def transmit(self, apdu: bytes) -> bytes:
+        return self._call(apdu, "transmit")
+
+    def close(self) -> None:
+        if not self._hung and self._thread.is_alive():
+            self._requests.put(_Exchange(b""))  # empty APDU: disconnect and stop
+            self._thread.join(self.timeout_s)
+
+    def __enter__(self) -> PcscCard:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _call(self, apdu: bytes | None, what: str) -> bytes:
+        if self._hung:
+            raise ChipTimeout(f"{self.reader}: an earlier exchange never finished")
+        ex = _Exchange(apdu)
+        self._requests.put(ex)
+        if not ex.done.acquire(timeout=self.timeout_s):
+            self._hung = True
+            raise ChipTimeout(f"{self.reader}: no answer to {what} within {self.timeout_s:.2f}s")
+        if ex.error is not None:
+            raise ex.error
+        return ex.response
+
+    def _io(self) -> None:
+        ctx = handle = None
+        protocol = 0
+        try:
+            while True:
+                ex = self._requests.get()
+                try:
+                    if ex.apdu is None:
+                        ctx = _context()
+                        hresult, handle, protocol = scard.SCardConnect(
+                            ctx, self.reader, scard.SCARD_SHARE_EXCLUSIVE,
+                            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+                        _fail(hresult, f"connect to the card in {self.reader!r}")
+                        hresult, _, _, _, atr = scard.SCardStatus(handle)
+                        _fail(hresult, "card status")
+                        self.atr = bytes(atr)
+                    elif not ex.apdu:
+                        return
+                    else:
+                        hresult, response = scard.SCardTransmit(handle, protocol, list(ex.apdu))
+                        _fail(hresult, "transmit")
+                        ex.response = bytes(response)
+                except Exception as exc:  # handed to the caller, who raises it
+                    ex.error = exc if isinstance(exc, ChipError) else PcscFailure(f"{type(exc).__name__}: {exc}")
+                finally:
+                    ex.done.release()
+        finally:
+            if handle is not None:
+                scard.SCardDisconnect(handle, scard.SCARD_RESET_CARD)
+            if ctx is not None:
+                scard.SCardReleaseContext(ctx)
+
+
+class CardMonitor:
+    """Watches one reader and calls `on_change(present: bool)` on every insertion and removal."""
+
+    def __init__(self, reader: str, on_change: Callable[[bool], None]):
+        self.reader = reader
+        self.on_change = on_change
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"pcsc-monitor-{reader}", daemon=True)
+
+    def start(self) -> CardMonitor:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2 * POLL_MS / 1000 + 1)
+
+    def _run(self) -> None:
+        ctx = _context()
+        try:
+            state, present = scard.SCARD_STATE_UNAWARE, None
+            while not self._stop.is_set():
+                hresult, states = scard.SCardGetStatusChange(ctx, POLL_MS, [(self.reader, state)])
+                if hresult == scard.SCARD_E_TIMEOUT:
+                    continue
+                if hresult != scard.SCARD_S_SUCCESS:
+                    log.warning("reader_status_failed", reader=self.reader, error=scard.SCardGetErrorMessage(hresult))
+                    self._stop.wait(POLL_MS / 1000)
+                    state = scard.SCARD_STATE_UNAWARE
+                    continue
+                state = states[0][1] & ~scard.SCARD_STATE_CHANGED
+                now = bool(state & scard.SCARD_STATE_PRESENT)
+                if now != present:
+                    present = now
+                    log.info("card_present" if now else "card_absent", reader=self.reader)
+                    self.on_change(now)
+        finally:
+            scard.SCardReleaseContext(ctx)

@@ -1,0 +1,127 @@
+"""ICAO 9303-11 §9.8 secure messaging with 3DES session keys (BAC), terminal side.
+
+`protect` wraps a plain command into DO'87' (or DO'85' for odd INS), DO'97'
+and DO'8E'; `unprotect` checks the response MAC over DO'87'/DO'85' and DO'99'
+and decrypts. The send sequence counter is a 64-bit big-endian integer,
+incremented before each command MAC and each response MAC, always encoded on
+8 bytes (leading zeros kept).
+"""
+from __future__ import annotations
+
+import hmac
+
+from drivers.emrtd import crypto
+from drivers.emrtd.apdu import ChipError, Command, Response, check
+
+SSC_MASK = (1 << 64) - 1
+MAX_SHORT_LE = 231  # largest plain Le whose protected response still fits 256 bytes
+_HEADER_PAD = b"\x80\x00\x00\x00"
+
+
+class SmError(ChipError):
+    """A protected response failed verification: wrong MAC, missing or malformed objects."""
+
+
+def encode_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    if n <= 0xFF:
+        return bytes((0x81, n))
+    if n <= 0xFFFF:
+        return b"\x82" + n.to_bytes(2, "big")
+    raise SmError(f"data object of {n} bytes is too long")
+
+
+def data_object(tag: int, value: bytes) -> bytes:
+    return bytes((tag,)) + encode_length(len(value)) + value
+
+
+def split_objects(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """Split the concatenated one-byte-tag data objects of a protected APDU into (tag, value, whole object)."""
+    out, pos, n = [], 0, len(data)
+    while pos < n:
+        start, tag = pos, data[pos]
+        if pos + 1 >= n:
+            raise SmError(f"data object {tag:02X} is truncated")
+        first = data[pos + 1]
+        pos += 2
+        if first > 0x80:
+            width = first & 0x7F
+            if width > 2 or pos + width > n:
+                raise SmError(f"data object {tag:02X} has a bad length field")
+            length = int.from_bytes(data[pos:pos + width], "big")
+            pos += width
+        elif first == 0x80:
+            raise SmError(f"data object {tag:02X} has an indefinite length")
+        else:
+            length = first
+        if pos + length > n:
+            raise SmError(f"data object {tag:02X} declares {length} bytes, {n - pos} present")
+        out.append((tag, data[pos:pos + length], data[start:pos + length]))
+        pos += length
+    return out
+
+
+def encode_le(le: int) -> bytes:
+    """Le inside DO'97': one byte up to 256 (256 is 00), two bytes beyond (65536 is 0000)."""
+    return bytes((le & 0xFF,)) if le <= 256 else (le & 0xFFFF).to_bytes(2, "big")
+
+
+class SecureMessaging:
+    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: int):
+        self.ks_enc = ks_enc
+        self.ks_mac = ks_mac
+        self.ssc = ssc
+
+    def _next_ssc(self) -> bytes:
+        self.ssc = (self.ssc + 1) & SSC_MASK
+        return self.ssc.to_bytes(8, "big")
+
+    def protect(self, cmd: Command) -> Command:
+        cla = cmd.cla | 0x0C
+        header = bytes((cla, cmd.ins, cmd.p1, cmd.p2)) + _HEADER_PAD
+        body = b""
+        if cmd.data:
+            cryptogram = crypto.encrypt(self.ks_enc, crypto.pad(cmd.data))
+            body = data_object(0x85, cryptogram) if cmd.ins & 1 else data_object(0x87, b"\x01" + cryptogram)
+        if cmd.le is not None:
+            body += data_object(0x97, encode_le(cmd.le))
+        mac = crypto.retail_mac(self.ks_mac, crypto.pad(self._next_ssc() + header + body))
+        body += b"\x8e\x08" + mac
+        extended = len(body) > 255 or (cmd.le is not None and cmd.le > MAX_SHORT_LE)
+        return Command(cla, cmd.ins, cmd.p1, cmd.p2, body, 65536 if extended else 256)
+
+    def unprotect(self, resp: Response, command: str) -> Response:
+        """Verify and decrypt a protected response; a plain error status is raised as its typed error.
+
+        A chip that answers an error without secure-messaging objects has closed
+        the session: the caller must authenticate again.
+        """
+        if not resp.data:
+            check(resp, command)
+            raise SmError(f"{command}: status {resp.sw:04X} without secure-messaging objects")
+        objects = split_objects(resp.data)
+        if not objects or objects[-1][0] != 0x8E or len(objects[-1][1]) != 8:
+            raise SmError(f"{command}: response has no 8-byte MAC object 8E")
+        cryptogram, sw, mac_input = None, None, b""
+        for tag, value, whole in objects[:-1]:
+            if tag == 0x87:
+                if not value or value[0] != 0x01:
+                    raise SmError(f"{command}: DO87 without padding-content indicator 01")
+                cryptogram = value[1:]
+            elif tag == 0x85:
+                cryptogram = value
+            elif tag == 0x99:
+                if len(value) != 2:
+                    raise SmError(f"{command}: DO99 of {len(value)} bytes")
+                sw = int.from_bytes(value, "big")
+            else:
+                raise SmError(f"{command}: unexpected data object {tag:02X} in response")
+            mac_input += whole
+        expected = crypto.retail_mac(self.ks_mac, crypto.pad(self._next_ssc() + mac_input))
+        if not hmac.compare_digest(expected, objects[-1][1]):
+            raise SmError(f"{command}: response MAC does not verify")
+        if sw is None:
+            raise SmError(f"{command}: response has no status object 99")
+        data = crypto.unpad(crypto.decrypt(self.ks_enc, cryptogram)) if cryptogram else b""
+        return check(Response(data, sw), command)

@@ -1,0 +1,1 @@
+"""eMRTD chip simulator: the applet (sans-IO) and its vpcd connection (a virtual card in pcscd)."""
