@@ -1,0 +1,520 @@
+"""Test PKI and document personalisation for the chip simulator and the tests.
+
+`TestPki.create(dir, country="UTO")` makes, and stores under `dir`:
+
+  csca_rsa        RSA-3072 CSCA (sha256WithRSAEncryption), in the trust directory
+  csca_ec         brainpoolP384r1 CSCA (ecdsa-with-SHA384), in the trust directory
+  csca_foreign    RSA-2048 CSCA of another state (default NLD), in the trust directory
+  csca_rogue      RSA-2048 CSCA with the *same subject* as csca_rsa, NOT trusted
+  ds_rsa          DS under csca_rsa; SODs signed RSA PKCS#1 v1.5 / SHA-256
+  ds_rsa_pss      DS under csca_rsa, itself signed with RSASSA-PSS; SODs signed RSASSA-PSS
+  ds_ec           brainpoolP256r1 DS under csca_ec; SODs signed ECDSA / SHA-256
+  ds_p256         NIST P-256 DS under csca_ec; SODs signed ECDSA / SHA-384
+  ds_expired      DS under csca_rsa whose validity ended yesterday
+  ds_revoked      DS under csca_rsa listed in csca_rsa's CRL
+  ds_rogue        DS under csca_rogue
+  ds_foreign      DS under csca_foreign (country of the other state)
+  ml_signer       master-list signer under csca_rsa
+  CRLs for the three trusted CSCAs, and an ICAO CSCA master list signed by ml_signer.
+
+Files: ``trust/`` (CSCA certificates + CRLs: pass it as ``--csca``), ``masterlist.ml``,
+``certs/*.pem``, ``keys/*.pem`` (unencrypted: a test PKI), ``pki.json``.
+
+`pki.personalise(mrz_lines, face_jpeg, variant=...)` returns a `Document` whose files are the
+chip's EF.COM, DG1, DG2 (+ DG11, DG12, DG14, DG15 on request) and EF.SOD.  Variants and the
+passive-authentication check each one fails (`EXPECTED_FAILURE`):
+
+  genuine           -
+  tampered_dg1      dg1_hash       (DG1 and the printed MRZ altered after signing)
+  tampered_dg2      dg2_hash       (face image swapped after signing)
+  wrong_signature   sod_signature  (SOD signature bytes corrupted)
+  unknown_csca      csca_chain     (DS issued by a CSCA that is not trusted)
+  expired_ds        ds_validity
+  revoked_ds        revocation
+  country_mismatch  issuing_state  (document of `country` signed by another state's DS)
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from asn1crypto import algos, cms, core
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+
+from gate.document import countries, lds, tlv
+from gate.document import mrz as _mrz
+from gate.document.pa import ID_ICAO_LDS_SECURITY_OBJECT, LdsSecurityObject
+from gate.document.trust import ID_ICAO_CSCA_MASTER_LIST, CscaMasterList
+
+VARIANTS = ("genuine", "tampered_dg1", "tampered_dg2", "wrong_signature", "unknown_csca",
+            "expired_ds", "revoked_ds", "country_mismatch")
+EXPECTED_FAILURE = {"tampered_dg1": "dg1_hash", "tampered_dg2": "dg2_hash",
+                    "wrong_signature": "sod_signature", "unknown_csca": "csca_chain",
+                    "expired_ds": "ds_validity", "revoked_ds": "revocation",
+                    "country_mismatch": "issuing_state"}
+SIGNERS = {"rsa": "ds_rsa", "rsa-pss": "ds_rsa_pss", "ecdsa": "ds_ec", "ecdsa-p256": "ds_p256"}
+_VARIANT_SIGNER = {"unknown_csca": "ds_rogue", "expired_ds": "ds_expired",
+                   "revoked_ds": "ds_revoked", "country_mismatch": "ds_foreign"}
+
+_DAY = _dt.timedelta(days=1)
+
+
+class TestPkiError(Exception):
+    """Misuse of the test PKI (unknown variant, signer, missing files)."""
+
+
+@dataclass
+class Document:
+    files: dict[str, bytes]               # "EF.COM", "DG1", "DG2", ..., "EF.SOD"
+    mrz_lines: list[str]                  # what is printed on the data page
+    variant: str
+    signer: str                           # name of the DS that signed the SOD
+    ds_certificate: bytes                 # DER
+    aa_private_key: bytes | None = None   # PEM, when DG15 was written
+    ca_private_key: bytes | None = None   # PEM, when DG14 was written
+    face_jpeg: bytes = b""
+
+    @property
+    def data_groups(self) -> dict[int, bytes]:
+        return {int(k[2:]): v for k, v in self.files.items() if k.startswith("DG")}
+
+    @property
+    def sod(self) -> bytes:
+        return self.files["EF.SOD"]
+
+    @property
+    def expected_failure(self) -> str | None:
+        return EXPECTED_FAILURE.get(self.variant)
+
+    def write(self, directory) -> Path:
+        """Write the files as `egate passport read --out` names them (EF.COM, DG1.bin, SOD.bin)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, data in self.files.items():
+            (d / lds.BY_NAME[name].out_name).write_bytes(data)
+        (d / "mrz.txt").write_text("\n".join(self.mrz_lines) + "\n")
+        return d
+
+
+def _pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _name(country2: str, cn: str, org: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, country2),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+                      x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+
+def _ski(key) -> x509.SubjectKeyIdentifier:
+    return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+
+
+class TestPki:
+    """A small national PKI plus the rogue and foreign parts the forged variants need."""
+
+    __test__ = False   # not a pytest test class
+
+    def __init__(self, directory: Path, country: str, foreign_country: str,
+                 keys: dict, certs: dict, crls: dict):
+        self.dir = Path(directory)
+        self.country = country
+        self.foreign_country = foreign_country
+        self.keys = keys          # name -> private key
+        self.certs = certs        # name -> x509.Certificate
+        self.crls = crls          # csca name -> x509.CertificateRevocationList
+
+    # ----------------------------------------------------------------- creation
+    @classmethod
+    def create(cls, directory, country: str = "UTO", *, foreign_country: str = "NLD",
+               now: _dt.datetime | None = None) -> "TestPki":
+        now = (now or _dt.datetime.now(_dt.timezone.utc)).replace(microsecond=0)
+        c2 = countries.alpha2(country)
+        f2 = countries.alpha2(foreign_country)
+        if not c2 or not f2:
+            raise TestPkiError(f"need ISO alpha-2 codes for {country} and {foreign_country}")
+        org = f"{country} Test PKI"
+        keys: dict = {}
+        certs: dict = {}
+
+        def key(kind):
+            if kind == "rsa3072":
+                return rsa.generate_private_key(65537, 3072)
+            if kind == "rsa2048":
+                return rsa.generate_private_key(65537, 2048)
+            if kind == "bp384":
+                return ec.generate_private_key(ec.BrainpoolP384R1())
+            if kind == "bp256":
+                return ec.generate_private_key(ec.BrainpoolP256R1())
+            if kind == "p256":
+                return ec.generate_private_key(ec.SECP256R1())
+            raise ValueError(kind)
+
+        def sign_args(issuer_key, pss=False):
+            if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+                h = hashes.SHA384() if issuer_key.curve.key_size >= 384 else hashes.SHA256()
+                return {"algorithm": h}
+            if pss:
+                return {"algorithm": hashes.SHA256(),
+                        "rsa_padding": padding.PSS(mgf=padding.MGF1(hashes.SHA256()),
+                                                   salt_length=32)}
+            return {"algorithm": hashes.SHA256()}
+
+        def csca(name, kind, subject):
+            k = key(kind)
+            b = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+                 .public_key(k.public_key()).serial_number(x509.random_serial_number())
+                 .not_valid_before(now - 365 * _DAY).not_valid_after(now + 15 * 365 * _DAY)
+                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                 .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                              False, False), critical=True)
+                 .add_extension(_ski(k), critical=False))
+            keys[name], certs[name] = k, b.sign(k, **sign_args(k))
+
+        def ds(name, kind, issuer, subject, nb, na, pss=False):
+            k = key(kind)
+            ik, ic = keys[issuer], certs[issuer]
+            b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ic.subject)
+                 .public_key(k.public_key()).serial_number(x509.random_serial_number())
+                 .not_valid_before(nb).not_valid_after(na)
+                 .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
+                                              False, False), critical=True)
+                 .add_extension(_ski(k), critical=False)
+                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                     ik.public_key()), critical=False))
+            keys[name], certs[name] = k, b.sign(ik, **sign_args(ik, pss))
+
+        csca_subject = _name(c2, f"CSCA {country}", org)
+        csca("csca_rsa", "rsa3072", csca_subject)
+        csca("csca_ec", "bp384", _name(c2, f"CSCA {country} brainpool", org))
+        csca("csca_foreign", "rsa2048", _name(f2, f"CSCA {foreign_country}",
+                                              f"{foreign_country} Test PKI"))
+        csca("csca_rogue", "rsa2048", csca_subject)      # same name, different key: a forgery
+        valid = (now - 30 * _DAY, now + 10 * 365 * _DAY)
+        ds("ds_rsa", "rsa2048", "csca_rsa", _name(c2, f"DS {country} 01", org), *valid)
+        ds("ds_rsa_pss", "rsa2048", "csca_rsa", _name(c2, f"DS {country} PSS", org), *valid,
+           pss=True)
+        ds("ds_ec", "bp256", "csca_ec", _name(c2, f"DS {country} brainpool", org), *valid)
+        ds("ds_p256", "p256", "csca_ec", _name(c2, f"DS {country} P-256", org), *valid)
+        ds("ds_expired", "rsa2048", "csca_rsa", _name(c2, f"DS {country} expired", org),
+           now - 3 * 365 * _DAY, now - _DAY)
+        ds("ds_revoked", "rsa2048", "csca_rsa", _name(c2, f"DS {country} revoked", org), *valid)
+        ds("ds_rogue", "rsa2048", "csca_rogue", _name(c2, f"DS {country} 01", org), *valid)
+        ds("ds_foreign", "rsa2048", "csca_foreign",
+           _name(f2, f"DS {foreign_country} 01", f"{foreign_country} Test PKI"), *valid)
+        ds("ml_signer", "rsa2048", "csca_rsa", _name(c2, f"Master List Signer {country}", org),
+           *valid)
+
+        crls = {}
+        for name, revoked in (("csca_rsa", ["ds_revoked"]), ("csca_ec", []),
+                              ("csca_foreign", [])):
+            b = (x509.CertificateRevocationListBuilder().issuer_name(certs[name].subject)
+                 .last_update(now - _DAY).next_update(now + 365 * _DAY)
+                 .add_extension(x509.CRLNumber(1), critical=False))
+            for r in revoked:
+                b = b.add_revoked_certificate(
+                    x509.RevokedCertificateBuilder().serial_number(certs[r].serial_number)
+                    .revocation_date(now - _DAY).build())
+            crls[name] = b.sign(keys[name], **sign_args(keys[name]))
+
+        pki = cls(Path(directory), country, foreign_country, keys, certs, crls)
+        pki.save()
+        return pki
+
+    # ----------------------------------------------------------------- persistence
+    def save(self) -> None:
+        d = self.dir
+        for sub in ("keys", "certs"):
+            (d / sub).mkdir(parents=True, exist_ok=True)
+        for name, k in self.keys.items():
+            (d / "keys" / f"{name}.pem").write_bytes(_pem(k))
+        for name, c in self.certs.items():
+            (d / "certs" / f"{name}.pem").write_bytes(c.public_bytes(serialization.Encoding.PEM))
+        (d / "crls").mkdir(exist_ok=True)
+        for name, crl in self.crls.items():
+            (d / "crls" / f"{name}.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        self.write_trust_dir(d / "trust")
+        self.write_master_list(d / "masterlist.ml")
+        (d / "pki.json").write_text(json.dumps({
+            "country": self.country, "foreign_country": self.foreign_country,
+            "trust_dir": "trust", "master_list": "masterlist.ml",
+            "variants": list(VARIANTS), "signers": SIGNERS}, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, directory) -> "TestPki":
+        d = Path(directory)
+        try:
+            meta = json.loads((d / "pki.json").read_text())
+            keys = {p.stem: serialization.load_pem_private_key(p.read_bytes(), None)
+                    for p in (d / "keys").glob("*.pem")}
+            certs = {p.stem: x509.load_pem_x509_certificate(p.read_bytes())
+                     for p in (d / "certs").glob("*.pem")}
+            crls = {p.stem: x509.load_der_x509_crl(p.read_bytes())
+                    for p in (d / "crls").glob("*.crl")}
+        except (OSError, ValueError, KeyError) as exc:
+            raise TestPkiError(f"{d}: not a test PKI directory: {exc}") from exc
+        return cls(d, meta["country"], meta["foreign_country"], keys, certs, crls)
+
+    @classmethod
+    def load_or_create(cls, directory, country: str = "UTO") -> "TestPki":
+        d = Path(directory)
+        if (d / "pki.json").exists():
+            pki = cls.load(d)
+            now = _dt.datetime.now(_dt.timezone.utc)
+            if all(c.next_update_utc and c.next_update_utc > now + 7 * _DAY
+                   for c in pki.crls.values()) and pki.country == country:
+                return pki
+        return cls.create(d, country)
+
+    def write_trust_dir(self, path, *, include_crls: bool = True,
+                        include_foreign: bool = True) -> Path:
+        """CSCA certificates (and CRLs) a gate trusts: give this directory as ``--csca``."""
+        p = Path(path)
+        p.mkdir(parents=True, exist_ok=True)
+        names = ["csca_rsa", "csca_ec"] + (["csca_foreign"] if include_foreign else [])
+        for n in names:
+            (p / f"{n}.pem").write_bytes(self.certs[n].public_bytes(serialization.Encoding.PEM))
+            if include_crls and n in self.crls:
+                (p / f"{n}.crl").write_bytes(
+                    self.crls[n].public_bytes(serialization.Encoding.DER))
+        return p
+
+    def master_list(self) -> bytes:
+        """ICAO CSCA master list (CMS SignedData) of the trusted CSCAs, signed by ml_signer."""
+        from asn1crypto import x509 as ax509
+        certs = [ax509.Certificate.load(self.certs[n].public_bytes(serialization.Encoding.DER))
+                 for n in ("csca_rsa", "csca_ec", "csca_foreign")]
+        content = CscaMasterList({"version": 0, "cert_list": certs}).dump()
+        return sign_cms(content, ID_ICAO_CSCA_MASTER_LIST, self.keys["ml_signer"],
+                        self.certs["ml_signer"], "sha256")
+
+    def write_master_list(self, path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(self.master_list())
+        return p
+
+    @property
+    def trust_dir(self) -> Path:
+        return self.dir / "trust"
+
+    @property
+    def master_list_path(self) -> Path:
+        return self.dir / "masterlist.ml"
+
+    # ----------------------------------------------------------------- personalisation
+    def personalise(self, mrz_lines, face_jpeg: bytes | None = None, variant: str = "genuine",
+                    *, signer: str = "rsa", dg2_container: str = lds.ISO19794_5,
+                    data_groups=(1, 2), dg11: dict | None = None, dg12: dict | None = None,
+                    hash_algorithm: str = "sha256") -> Document:
+        """Chip files for one document.  `data_groups` may add 11, 12, 14, 15."""
+        if variant not in VARIANTS:
+            raise TestPkiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
+        if signer not in SIGNERS:
+            raise TestPkiError(f"unknown signer {signer!r}; one of {', '.join(SIGNERS)}")
+        lines = [x.strip() for x in mrz_lines]
+        _mrz.parse(lines)      # a genuine document starts from a valid MRZ
+        face = face_jpeg if face_jpeg is not None else synth_face_jpeg(
+            seed=int.from_bytes(hashlib.sha256("".join(lines).encode()).digest()[:4], "big"))
+        dgs = sorted(set(data_groups) | {1, 2})
+        files: dict[str, bytes] = {"EF.COM": lds.build_com(dgs)}
+        files["DG1"] = lds.build_dg1(lines)
+        files["DG2"] = lds.build_dg2(face, container=dg2_container)
+        aa_key = ca_key = None
+        if 11 in dgs:
+            files["DG11"] = lds.build_dg11(dg11 or _default_dg11(lines))
+        if 12 in dgs:
+            files["DG12"] = lds.build_dg12(dg12 or {"issuing_authority": f"{self.country} PASSPORT OFFICE",
+                                                    "date_of_issue": _dt.date.today().isoformat()})
+        if 14 in dgs:
+            ca_key = ec.generate_private_key(ec.BrainpoolP256R1())
+            files["DG14"] = lds.build_dg14(_dg14_security_infos(ca_key))
+        if 15 in dgs:
+            aa_key = rsa.generate_private_key(65537, 2048)
+            files["DG15"] = lds.build_dg15(aa_key.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+        for n in dgs:
+            if n not in (1, 2, 11, 12, 14, 15):
+                raise TestPkiError(f"DG{n} is not supported by the personaliser")
+        ordered = {k: files[k] for k in ["EF.COM"] + [f"DG{n}" for n in dgs]}
+
+        ds_name = _VARIANT_SIGNER.get(variant, SIGNERS[signer])
+        sod = self.build_sod({n: ordered[f"DG{n}"] for n in dgs}, ds_name, hash_algorithm,
+                             pss=(ds_name == "ds_rsa_pss"))
+        if variant == "wrong_signature":
+            sod = _corrupt_signature(sod)
+        ordered["EF.SOD"] = lds.build_sod(sod)
+
+        if variant == "tampered_dg1":
+            lines = tamper_mrz(lines)
+            ordered["DG1"] = lds.build_dg1(lines)
+        elif variant == "tampered_dg2":
+            ordered["DG2"] = lds.build_dg2(_tamper_face(face), container=dg2_container)
+        der = self.certs[ds_name].public_bytes(serialization.Encoding.DER)
+        return Document(ordered, lines, variant, ds_name, der,
+                        _pem(aa_key) if aa_key else None, _pem(ca_key) if ca_key else None, face)
+
+    def build_sod(self, data_groups: dict[int, bytes], ds_name: str = "ds_rsa",
+                  hash_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
+        """CMS ContentInfo of an LDSSecurityObject over `data_groups`, signed by `ds_name`."""
+        lso = LdsSecurityObject({
+            "version": 0,
+            "hash_algorithm": {"algorithm": hash_algorithm},
+            "data_group_hash_values": [
+                {"data_group_number": n,
+                 "data_group_hash_value": hashlib.new(hash_algorithm, data).digest()}
+                for n, data in sorted(data_groups.items())],
+        }).dump()
+        return sign_cms(lso, ID_ICAO_LDS_SECURITY_OBJECT, self.keys[ds_name],
+                        self.certs[ds_name], "sha256", pss=pss)
+
+
+def sign_cms(content: bytes, content_type: str, key, cert: x509.Certificate,
+             digest: str = "sha256", *, pss: bool = False) -> bytes:
+    """CMS SignedData (ContentInfo DER) over `content` with signed attributes."""
+    from asn1crypto import x509 as ax509
+    acert = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    signed_attrs = cms.CMSAttributes([
+        {"type": "content_type", "values": [content_type]},
+        {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]},
+        {"type": "signing_time", "values": [cms.Time({"utc_time": _dt.datetime.now(_dt.timezone.utc)})]},
+    ])
+    to_sign = signed_attrs.dump()
+    h = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512(),
+         "sha1": hashes.SHA1(), "sha224": hashes.SHA224()}[digest]
+    if isinstance(key, rsa.RSAPrivateKey):
+        if pss:
+            salt = h.digest_size
+            signature = key.sign(to_sign, padding.PSS(mgf=padding.MGF1(h), salt_length=salt), h)
+            sig_alg = {"algorithm": "rsassa_pss", "parameters": algos.RSASSAPSSParams({
+                "hash_algorithm": {"algorithm": digest},
+                "mask_gen_algorithm": {"algorithm": "mgf1", "parameters": {"algorithm": digest}},
+                "salt_length": salt, "trailer_field": "trailer_field_bc"})}
+        else:
+            signature = key.sign(to_sign, padding.PKCS1v15(), h)
+            sig_alg = {"algorithm": f"{digest}_rsa"}
+    else:
+        signature = key.sign(to_sign, ec.ECDSA(h))
+        sig_alg = {"algorithm": f"{digest}_ecdsa"}
+    signer_info = cms.SignerInfo({
+        "version": "v1",
+        "sid": cms.SignerIdentifier({"issuer_and_serial_number": cms.IssuerAndSerialNumber({
+            "issuer": acert.issuer, "serial_number": acert.serial_number})}),
+        "digest_algorithm": {"algorithm": digest},
+        "signed_attrs": signed_attrs,
+        "signature_algorithm": sig_alg,
+        "signature": signature,
+    })
+    sd = cms.SignedData({
+        "version": "v3",
+        "digest_algorithms": [{"algorithm": digest}],
+        "encap_content_info": {"content_type": content_type,
+                               "content": core.ParsableOctetString(content)},
+        "certificates": [acert],
+        "signer_infos": [signer_info],
+    })
+    return cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump()
+
+
+def _corrupt_signature(content_info: bytes) -> bytes:
+    info = cms.ContentInfo.load(content_info)
+    sd = info["content"]
+    si = sd["signer_infos"][0]
+    sig = bytearray(si["signature"].native)
+    sig[len(sig) // 2] ^= 0x5A
+    si["signature"] = core.OctetString(bytes(sig))
+    return cms.ContentInfo({"content_type": "signed_data", "content": sd}).dump()
+
+
+def tamper_mrz(lines: list[str]) -> list[str]:
+    """The same MRZ with the birth year moved by 10 years, check digits recomputed - the kind
+    of change an impostor makes; the result is itself a valid MRZ."""
+    m = _mrz.parse(lines, repair=False)
+    yy = (int(m.birth_date_raw[:2]) + 90) % 100
+    birth = f"{yy:02d}{m.birth_date_raw[2:]}"
+    if m.format != "TD3":
+        raise TestPkiError("tamper_mrz supports TD3 documents")
+    return _mrz.compose_td3(doc_type=m.doc_type, issuer=m.issuer, surname=m.surname,
+                            given_names=m.given_names, document_number=m.document_number,
+                            nationality=m.nationality, birth_date=birth, sex=m.sex,
+                            expiry_date=m.expiry_date_raw, personal_number=m.optional_data)
+
+
+def _tamper_face(jpeg: bytes) -> bytes:
+    import cv2
+    import numpy as np
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    cv2.rectangle(img, (w // 4, h // 3), (3 * w // 4, h // 2), (40, 40, 40), -1)  # other eyes
+    ok, out = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return bytes(out)
+
+
+def _default_dg11(lines: list[str]) -> dict:
+    m = _mrz.parse(lines, repair=False)
+    out = {"full_name": f"{m.surname.replace(' ', '<')}<<{m.given_names.replace(' ', '<')}",
+           "place_of_birth": "ZENITH"}
+    if m.birth_date:
+        out["full_date_of_birth"] = m.birth_date.isoformat()
+    return out
+
+
+def _dg14_security_infos(key: ec.EllipticCurvePrivateKey) -> bytes:
+    """SecurityInfos for chip authentication: ChipAuthenticationPublicKeyInfo (id-PK-ECDH)
+    and ChipAuthenticationInfo (id-CA-ECDH-AES-CBC-CMAC-128, version 1)."""
+    def oid(dotted: str) -> bytes:
+        return core.ObjectIdentifier(dotted).dump()
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    pk_info = tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.1.2"), spki])
+    ca_info = tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.3.2.2"), core.Integer(1).dump()])
+    return tlv.encode(0x31, [pk_info, ca_info])
+
+
+def synth_face_jpeg(seed: int = 0, *, width: int = 413, height: int = 531,
+                    target_bytes: int = 22_000) -> bytes:
+    """A passport-style synthetic face (OpenCV drawing plus skin texture), JPEG-encoded at
+    the quality that brings it closest to `target_bytes` (DG2 on real chips: 15-30 KB)."""
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    img = np.zeros((height, width, 3), np.uint8)
+    top, bottom = np.array([235, 225, 215]), np.array([200, 195, 190])
+    for y in range(height):
+        img[y, :] = (top + (bottom - top) * y / height).astype(np.uint8)
+    cx, cy = width // 2, int(height * 0.48)
+    skin = tuple(int(v) for v in rng.integers([120, 150, 190], [160, 190, 235]))
+    hair = tuple(int(v) for v in rng.integers(10, 80, 3))
+    cv2.ellipse(img, (cx, int(height * 0.95)), (int(width * 0.45), int(height * 0.25)), 0, 180,
+                360, tuple(int(v) for v in rng.integers(40, 160, 3)), -1)        # shoulders
+    cv2.rectangle(img, (cx - width // 12, cy + height // 6), (cx + width // 12, cy + height // 3),
+                  skin, -1)                                                        # neck
+    cv2.ellipse(img, (cx, cy - height // 12), (width // 4 + 12, height // 4), 0, 180, 360, hair, -1)
+    cv2.ellipse(img, (cx, cy), (width // 4, int(height * 0.27)), 0, 0, 360, skin, -1)
+    eye_y = cy - height // 20
+    for dx in (-width // 9, width // 9):
+        cv2.ellipse(img, (cx + dx, eye_y), (width // 22, height // 60), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(img, (cx + dx, eye_y), height // 70, tuple(int(v) for v in rng.integers(20, 120, 3)), -1)
+        cv2.line(img, (cx + dx - width // 18, eye_y - height // 30),
+                 (cx + dx + width // 18, eye_y - height // 28), hair, 4)
+    cv2.line(img, (cx, eye_y + 10), (cx - 6, cy + height // 14), (90, 110, 150), 2)
+    cv2.ellipse(img, (cx, cy + height // 8), (width // 12, height // 60), 0, 0, 180, (80, 80, 160), 3)
+    noise = rng.normal(0, 9, img.shape)
+    img = np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+    img = cv2.GaussianBlur(img, (3, 3), 0)
+    best = None
+    for q in (95, 90, 85, 80, 75, 70, 60, 50, 40, 30):
+        ok, enc = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, q])
+        data = bytes(enc)
+        if best is None or abs(len(data) - target_bytes) < abs(len(best) - target_bytes):
+            best = data
+        if len(data) <= target_bytes:
+            break
+    return best
