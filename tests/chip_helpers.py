@@ -1,9 +1,15 @@
 """Chip-level fixtures: LDS files with the right structure but no PKI (passive authentication is P1's area)."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 from drivers.emrtd.bac import BacKey
+from drivers.emrtd.pcsc import PcscReader
+from simulators.chip.applet import EmrtdApplet
+from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard
+
+CARD_DEADLINE_S = 10.0  # pcscd sees a vpcd card come and go within ~50 ms; this only bounds a failure
 
 KEY = BacKey("L898902C", "690806", "940623")
 TD3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
@@ -26,3 +32,16 @@ def synthetic_files(dg2_size: int = 25_000, sod_size: int = 1_800) -> dict[str, 
 def _filled(tag: int, total: int) -> bytes:
     header = len(tlv(tag, bytes(total)))  - total
     return tlv(tag, os.urandom(total - header))
+
+
+@contextlib.contextmanager
+def inserted(applet: EmrtdApplet, slot: int = 0):
+    """The applet as a card in vpcd slot `slot`, present in pcscd on entry, removed again on exit."""
+    card = VirtualCard(applet, PORTS[slot]).start()
+    reader = PcscReader(READER_NAMES[slot])
+    try:
+        reader.wait_for_card(CARD_DEADLINE_S)
+        yield card, reader
+    finally:
+        card.stop()
+        reader.wait_for_card(CARD_DEADLINE_S, present=False)

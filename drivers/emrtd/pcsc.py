@@ -92,8 +92,8 @@ class PcscReader:
     def from_config(cls, cfg: ChipReaderConfig) -> PcscReader:
         return cls(cfg.reader, cfg.apdu_timeout_s)
 
-    def wait_for_card(self, timeout_s: float) -> None:
-        """Return once a card is present; `CardAbsent` after `timeout_s`."""
+    def wait_for_card(self, timeout_s: float, present: bool = True) -> None:
+        """Return once a card is present (or, with present=False, gone); `CardAbsent` after `timeout_s`."""
         ctx = _context()
         try:
             deadline = time.monotonic() + timeout_s
@@ -101,13 +101,13 @@ class PcscReader:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise CardAbsent(f"no card in {self.name!r} after {timeout_s:.1f}s")
+                    raise CardAbsent(f"{'no card' if present else 'card still'} in {self.name!r} after {timeout_s:.1f}s")
                 hresult, states = scard.SCardGetStatusChange(ctx, int(min(left, POLL_MS / 1000) * 1000),
                                                              [(self.name, state)])
                 if hresult not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
                     _fail(hresult, f"status of {self.name!r}")
                 state = states[0][1] & ~scard.SCARD_STATE_CHANGED
-                if state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE:
+                if bool(state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE) == present:
                     return
         finally:
             scard.SCardReleaseContext(ctx)
@@ -161,6 +161,7 @@ class PcscCard:
         self._requests.put(ex)
         if not ex.done.acquire(timeout=self.timeout_s):
             self._hung = True
+            self._requests.put(_Exchange(b""))  # disconnect as soon as the stuck exchange returns
             raise ChipTimeout(f"{self.reader}: no answer to {what} within {self.timeout_s:.2f}s")
         if ex.error is not None:
             raise ex.error
@@ -168,35 +169,57 @@ class PcscCard:
 
     def _io(self) -> None:
         ctx = handle = None
-        protocol = 0
         try:
+            ex = self._requests.get()  # the connect request
+            try:
+                ctx = _context()
+                handle, protocol = self._connect(ctx)
+            except Exception as exc:  # handed to the caller, who raises it
+                ex.error = _typed(exc)
+                return
+            finally:
+                ex.done.release()
             while True:
                 ex = self._requests.get()
+                if not ex.apdu:
+                    return
                 try:
-                    if ex.apdu is None:
-                        ctx = _context()
-                        hresult, handle, protocol = scard.SCardConnect(
-                            ctx, self.reader, scard.SCARD_SHARE_EXCLUSIVE,
-                            scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
-                        _fail(hresult, f"connect to the card in {self.reader!r}")
-                        hresult, _, _, _, atr = scard.SCardStatus(handle)
-                        _fail(hresult, "card status")
-                        self.atr = bytes(atr)
-                    elif not ex.apdu:
-                        return
-                    else:
-                        hresult, response = scard.SCardTransmit(handle, protocol, list(ex.apdu))
-                        _fail(hresult, "transmit")
-                        ex.response = bytes(response)
-                except Exception as exc:  # handed to the caller, who raises it
-                    ex.error = exc if isinstance(exc, ChipError) else PcscFailure(f"{type(exc).__name__}: {exc}")
+                    hresult, response = scard.SCardTransmit(handle, protocol, list(ex.apdu))
+                    _fail(hresult, "transmit")
+                    if not response:  # vpcd's answer when the card left during the exchange
+                        raise CardAbsent(f"{self.reader}: card gone during the exchange")
+                    ex.response = bytes(response)
+                except Exception as exc:
+                    ex.error = _typed(exc)
                 finally:
                     ex.done.release()
         finally:
             if handle is not None:
-                scard.SCardDisconnect(handle, scard.SCARD_RESET_CARD)
+                # LEAVE, not RESET: resetting a card that was pulled out leaves pcscd's slot stuck "empty"
+                scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
             if ctx is not None:
                 scard.SCardReleaseContext(ctx)
+
+    def _connect(self, ctx: int) -> tuple[int, int]:
+        """Exclusive connection; waits (within the caller's timeout) while an abandoned exchange still holds the card."""
+        deadline = time.monotonic() + 0.8 * self.timeout_s
+        while True:
+            hresult, handle, protocol = scard.SCardConnect(
+                ctx, self.reader, scard.SCARD_SHARE_EXCLUSIVE, scard.SCARD_PROTOCOL_T0 | scard.SCARD_PROTOCOL_T1)
+            if hresult != scard.SCARD_E_SHARING_VIOLATION or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        _fail(hresult, f"connect to the card in {self.reader!r}")
+        hresult, _, _, _, atr = scard.SCardStatus(handle)
+        if hresult != scard.SCARD_S_SUCCESS:
+            scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
+            _fail(hresult, "card status")
+        self.atr = bytes(atr)
+        return handle, protocol
+
+
+def _typed(exc: Exception) -> ChipError:
+    return exc if isinstance(exc, ChipError) else PcscFailure(f"{type(exc).__name__}: {exc}")
 
 
 class CardMonitor:

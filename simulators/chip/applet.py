@@ -249,6 +249,7 @@ class EmrtdApplet:
             return b"", SW_WRONG_PARAMS_OFFSET
         tear = self.profile.tear_at
         if tear and tear[0] == name and offset <= tear[1] < offset + le:
+            self.profile.tear_at = None  # one tear per setting
             self.faults.inject("unplug")
             raise CardTorn(f"card pulled out while reading {name} at offset {offset}")
         chunk = content[offset:offset + le]
