@@ -381,11 +381,13 @@ def sign_cms(content: bytes, content_type: str, key, cert: x509.Certificate,
     """CMS SignedData (ContentInfo DER) over `content` with signed attributes."""
     from asn1crypto import x509 as ax509
     acert = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-    signed_attrs = cms.CMSAttributes([
+    attrs = [cms.CMSAttribute(a) for a in (
         {"type": "content_type", "values": [content_type]},
         {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]},
         {"type": "signing_time", "values": [cms.Time({"utc_time": _dt.datetime.now(_dt.timezone.utc)})]},
-    ])
+    )]
+    # DER: a SET OF is ordered by the encodings of its elements.
+    signed_attrs = cms.CMSAttributes(sorted(attrs, key=lambda a: a.dump()))
     to_sign = signed_attrs.dump()
     h = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512(),
          "sha1": hashes.SHA1(), "sha224": hashes.SHA224()}[digest]

@@ -545,9 +545,19 @@ def parse_dg15(data: bytes) -> bytes:
         load_der_public_key(spki)
     except (ValueError, TypeError) as exc:
         # Explicit-parameter EC keys are legal in eMRTDs but not loadable by `cryptography`.
-        if "explicit" not in str(exc).lower():
+        if not _is_explicit_ec(spki):
             raise LdsError(f"DG15: public key does not load: {exc}") from exc
     return spki
+
+
+def _is_explicit_ec(spki: bytes) -> bool:
+    from asn1crypto import keys
+    try:
+        info = keys.PublicKeyInfo.load(spki, strict=True)
+        alg = info["algorithm"]
+        return alg["algorithm"].native == "ec" and alg["parameters"].name == "specified"
+    except Exception:   # noqa: BLE001 - any parse failure means "not an explicit EC key"
+        return False
 
 
 def build_dg14(security_infos_der: bytes) -> bytes:
