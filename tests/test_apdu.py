@@ -5,9 +5,10 @@ from hypothesis import given, settings, strategies as st
 from drivers.emrtd import access, apdu
 from drivers.emrtd.apdu import Command, Response, check
 from drivers.emrtd.bac import BacKey
-from drivers.emrtd.reader import ChipSession, FileTruncated, data_groups, read_document, tlv_header
+from drivers.emrtd.reader import ChipSession, FileTruncated, read_document
 from simulators.chip.applet import ChipProfile, EmrtdApplet
-from tests.chip_helpers import KEY, synthetic_files, tlv
+from gate.document import lds
+from tests.chip_helpers import KEY, synthetic_files
 
 H = bytes.fromhex
 
@@ -69,13 +70,6 @@ def test_wrong_le_carries_the_exact_length():
 
 def test_end_of_file_warning_keeps_its_data():
     assert check(Response(b"abc", 0x6282), "READ BINARY").data == b"abc"
-
-
-def test_tlv_header_and_ef_com():
-    assert tlv_header(H("7582")) is None
-    assert tlv_header(H("75826148")) == (0x75, 4, 0x6148)
-    assert tlv_header(H("5F1F58")) == (0x5F1F, 3, 0x58)
-    assert data_groups(H("60145F0104303130365F36063034303030305C026175")) == ["DG1", "DG2"]
 
 
 class AppletTransport:
@@ -148,7 +142,7 @@ def test_wrong_document_keys_give_authentication_failed():
 
 def test_eac_data_groups_are_not_read_under_bac():
     files = synthetic_files()
-    files["EF.COM"] = tlv(0x60, tlv(0x5F01, b"0107") + tlv(0x5F36, b"040000") + tlv(0x5C, H("617563")))
+    files["EF.COM"] = lds.build_com([1, 2, 3])
     files["DG3"] = H("630100")
     _, result, _ = _read(files=files)
     assert "DG3" not in result.files

@@ -6,26 +6,17 @@ session; `Bac.establish` drives it over a plain channel.
 """
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 from drivers.emrtd import crypto
 from drivers.emrtd.apdu import ChipError, Command, Response, check
 from drivers.emrtd.sm import SecureMessaging
-from gate.document.mrz import check_digit
-from gate.errors import ParseError
+from gate.document import mrz
 
 GET_CHALLENGE = Command(0x00, 0x84, 0x00, 0x00, le=8)
-_DOC_NUMBER = re.compile(r"[0-9A-Z<]{1,20}")
-_DATE = re.compile(r"[0-9]{6}")
-
-
-class BacKeyError(ParseError):
-    """Document number or dates cannot form a BAC key."""
 
 
 class ChipAuthenticationMismatch(ChipError):
@@ -41,19 +32,20 @@ class BacKey:
     expiry_date: str
 
     def __post_init__(self):
-        if not _DOC_NUMBER.fullmatch(self.document_number):
-            raise BacKeyError(f"document number {self.document_number!r}: expected 1-20 of 0-9 A-Z <")
-        for name in ("birth_date", "expiry_date"):
-            if not _DATE.fullmatch(getattr(self, name)):
-                raise BacKeyError(f"{name} {getattr(self, name)!r}: expected YYMMDD")
+        if not self.document_number:
+            raise mrz.MrzError("document number is empty")
+        self.mrz_information()  # MrzError now rather than at the chip
+
+    @classmethod
+    def from_mrz(cls, parsed: mrz.Mrz) -> BacKey:
+        return cls(parsed.document_number, parsed.birth_date_raw, parsed.expiry_date_raw)
 
     def mrz_information(self) -> str:
         """Document number (padded to 9), birth and expiry dates, each followed by its check digit."""
-        number = self.document_number.ljust(9, "<")
-        return "".join(f"{f}{check_digit(f)}" for f in (number, self.birth_date, self.expiry_date))
+        return mrz.bac_mrz_information(self.document_number, self.birth_date, self.expiry_date)
 
     def seed(self) -> bytes:
-        return hashlib.sha1(self.mrz_information().encode("ascii")).digest()[:16]
+        return mrz.bac_seed(self.mrz_information())
 
     def document_keys(self) -> tuple[bytes, bytes]:
         """K_Enc and K_MAC derived from the key seed."""

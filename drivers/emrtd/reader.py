@@ -18,12 +18,9 @@ from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, Command, Respo
                                 check)
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, split_objects
+from gate.document import lds, tlv
+from gate.errors import ParseError
 
-AID = bytes.fromhex("A0000002471001")
-FILE_IDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, **{f"DG{n}": 0x0100 + n for n in range(1, 17)}}
-EF_COM_TAGS = {0x61: "DG1", 0x75: "DG2", 0x63: "DG3", 0x76: "DG4", 0x65: "DG5", 0x66: "DG6", 0x67: "DG7",
-               0x68: "DG8", 0x69: "DG9", 0x6A: "DG10", 0x6B: "DG11", 0x6C: "DG12", 0x6D: "DG13",
-               0x6E: "DG14", 0x6F: "DG15", 0x70: "DG16"}
 EAC_ONLY = ("DG3", "DG4")  # fingerprints and irises need extended access control: not readable under BAC
 B0_MAX_OFFSET = 0x7FFF
 MIN_CHUNK = 16
@@ -35,34 +32,6 @@ class Transport(Protocol):
 
 class FileTruncated(ChipError):
     """The chip ended a file before the length its TLV header announces."""
-
-
-def tlv_header(head: bytes) -> tuple[int, int, int] | None:
-    """(tag, header length, value length) of the BER-TLV object starting `head`; None until enough bytes."""
-    if not head:
-        return None
-    pos = 1
-    if head[0] & 0x1F == 0x1F:
-        while pos < len(head) and head[pos] & 0x80:
-            pos += 1
-        pos += 1
-    if pos >= len(head):
-        return None
-    tag, first = int.from_bytes(head[:pos], "big"), head[pos]
-    if first < 0x80:
-        return tag, pos + 1, first
-    width = first & 0x7F
-    if width == 0 or width > 3:
-        raise ChipError(f"file header has an unsupported length field {first:02X}")
-    if pos + 1 + width > len(head):
-        return None
-    return tag, pos + 1 + width, int.from_bytes(head[pos + 1:pos + 1 + width], "big")
-
-
-def tlv_extent(head: bytes) -> int | None:
-    """Total length (header + value) of the object starting `head`; None until enough bytes."""
-    parsed = tlv_header(head)
-    return None if parsed is None else parsed[1] + parsed[2]
 
 
 @dataclass
@@ -103,7 +72,7 @@ class ChipSession:
     # ------------------------------------------------------------------ steps
     def select_application(self) -> None:
         self.sm, self._selected = None, None
-        self.send(Command(0x00, 0xA4, 0x04, 0x0C, AID), "SELECT eMRTD application")
+        self.send(Command(0x00, 0xA4, 0x04, 0x0C, lds.EMRTD_AID), "SELECT eMRTD application")
 
     def authenticate(self, strategy: access.AccessControl) -> None:
         self.access = strategy
@@ -117,10 +86,10 @@ class ChipSession:
         self.authenticate(self.access)
 
     def select_file(self, name: str) -> None:
-        fid = FILE_IDS.get(name)
-        if fid is None:
-            raise ChipError(f"{name!r} is not an LDS file; known: {', '.join(FILE_IDS)}")
-        self.send(Command(0x00, 0xA4, 0x02, 0x0C, fid.to_bytes(2, "big")), f"SELECT {name}")
+        entry = lds.BY_NAME.get(name)
+        if entry is None or entry.in_mf:
+            raise ChipError(f"{name!r} is not a file of the eMRTD application")
+        self.send(Command(0x00, 0xA4, 0x02, 0x0C, entry.fid.to_bytes(2, "big")), f"SELECT {name}")
         self._selected = name
 
     def _read_binary(self, name: str, offset: int, want: int) -> Response:
@@ -159,7 +128,7 @@ class ChipSession:
                 raise FileTruncated(f"{name}: chip returned no data at offset {offset}")
             data += resp.data
             if total is None:
-                total = tlv_extent(bytes(data[:8]))
+                total = _file_length(name, bytes(data[:8]))
             if resp.sw == SW_END_OF_FILE and (total is None or len(data) < total):
                 raise FileTruncated(f"{name}: chip ended the file at {len(data)} bytes, header says {total}")
         return bytes(data[:total])
@@ -173,26 +142,16 @@ class ChipSession:
             self.select_file(name)
 
 
+def _file_length(name: str, head: bytes) -> int | None:
+    try:
+        return tlv.total_length(head)
+    except ParseError as err:
+        raise ChipError(f"{name}: file does not start with a TLV header: {err}") from err
+
+
 def _offset_object(offset: int) -> bytes:
     value = offset.to_bytes((offset.bit_length() + 7) // 8, "big")
     return bytes((len(value),)) + value
-
-
-def data_groups(ef_com: bytes) -> list[str]:
-    """Data groups listed in EF.COM's tag list: 60 L { 5F01 version, 5F36 Unicode version, 5C tags }."""
-    outer = tlv_header(ef_com[:8])
-    if outer is None or outer[0] != 0x60 or outer[1] + outer[2] > len(ef_com):
-        raise ChipError("EF.COM is not one complete tag-60 object")
-    pos, end = outer[1], outer[1] + outer[2]
-    while pos < end:
-        inner = tlv_header(ef_com[pos:pos + 8])
-        if inner is None or pos + inner[1] + inner[2] > end:
-            break
-        tag, head, length = inner
-        if tag == 0x5C:
-            return [EF_COM_TAGS[t] for t in ef_com[pos + head:pos + head + length] if t in EF_COM_TAGS]
-        pos += head + length
-    raise ChipError("EF.COM has no complete tag list (5C)")
 
 
 def read_document(transport: Transport, key: BacKey, names: list[str] | None = None,
@@ -215,8 +174,10 @@ def read_document(transport: Transport, key: BacKey, names: list[str] | None = N
     step(strategy.name, lambda: session.authenticate(strategy))
     result.access_control = strategy.name
     result.files["EF.COM"] = step("EF.COM", lambda: session.read_file("EF.COM"))
-    wanted = names if names is not None else [dg for dg in data_groups(result.files["EF.COM"]) if dg not in EAC_ONLY]
-    for name in [*wanted, "EF.SOD"]:
+    if names is None:
+        listed = [f"DG{n}" for n in lds.parse_com(result.files["EF.COM"]).data_groups]
+        names = [dg for dg in listed if dg not in EAC_ONLY]
+    for name in [*names, "EF.SOD"]:
         result.files[name] = step(name, lambda: session.read_file(name))
     result.apdus = session.apdus
     return result

@@ -23,10 +23,9 @@ from drivers.emrtd.apdu import (SW_AUTH_FAILED, SW_CLA_NOT_SUPPORTED, SW_CONDITI
                                 SW_WRONG_DATA, SW_WRONG_LE, SW_WRONG_LENGTH, SW_WRONG_P1P2,
                                 SW_WRONG_PARAMS_OFFSET, Command, MalformedApdu)
 from drivers.emrtd.bac import BacKey, session_keys
+from gate.document import lds, tlv
 from simulators.faults import Faults
 
-AID = bytes.fromhex("A0000002471001")
-FILE_IDS = {"EF.COM": 0x011E, "EF.SOD": 0x011D, **{f"DG{n}": 0x0100 + n for n in range(1, 17)}}
 EAC_PROTECTED = {"DG3", "DG4"}  # need terminal authentication (EAC): refused under BAC
 SUPPORTED_FAULTS = ("unplug", "slow", "corrupt_crc")
 
@@ -46,27 +45,12 @@ class ChipProfile:
 
 
 def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
-    """tag -> (value, whole object) for the one-byte-tag objects of a protected command."""
-    out, pos = {}, 0
-    while pos < len(data):
-        start, tag = pos, data[pos]
-        if pos + 1 >= len(data):
-            raise MalformedApdu("truncated data object")
-        length, pos = data[pos + 1], pos + 2
-        if length > 0x80:
-            width = length & 0x7F
-            length, pos = int.from_bytes(data[pos:pos + width], "big"), pos + width
-        if pos + length > len(data):
-            raise MalformedApdu("data object longer than the command")
-        out[tag] = (data[pos:pos + length], data[start:pos + length])
-        pos += length
-    return out
-
-
-def _tlv(tag: int, value: bytes) -> bytes:
-    n = len(value)
-    length = bytes((n,)) if n < 0x80 else bytes((0x81, n)) if n < 0x100 else b"\x82" + n.to_bytes(2, "big")
-    return bytes((tag,)) + length + value
+    """tag -> (value, whole object) for the data objects of a protected command."""
+    try:
+        parsed = tlv.parse(data, max_depth=0)
+    except tlv.TlvError as err:
+        raise MalformedApdu(str(err)) from err
+    return {o.tag: (o.value, data[o.offset:o.offset + o.header_length + len(o.value)]) for o in parsed}
 
 
 class _CardSession:
@@ -81,10 +65,10 @@ class _CardSession:
 class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
                  faults: Faults | None = None):
-        unknown = set(files) - set(FILE_IDS)
+        unknown = {name for name in files if name not in lds.BY_NAME or lds.BY_NAME[name].in_mf}
         if unknown:
-            raise ValueError(f"files not in the LDS: {sorted(unknown)}")
-        self.files = {FILE_IDS[name]: (name, data) for name, data in files.items()}
+            raise ValueError(f"files not in the eMRTD application: {sorted(unknown)}")
+        self.files = {lds.BY_NAME[name].fid: (name, data) for name, data in files.items()}
         self.k_enc, self.k_mac = key.document_keys()
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
@@ -129,7 +113,7 @@ class EmrtdApplet:
 
     def _select_application(self, cmd: Command) -> bytes:
         self.reset()
-        if cmd.data != AID:
+        if cmd.data != lds.EMRTD_AID:
             return _sw(SW_FILE_NOT_FOUND)
         self.app_selected = True
         return _sw(SW_OK)
@@ -199,7 +183,7 @@ class EmrtdApplet:
         body = b""
         if payload:
             cryptogram = crypto.encrypt(s.ks_enc, crypto.pad(payload))
-            body = _tlv(0x85, cryptogram) if odd else _tlv(0x87, b"\x01" + cryptogram)
+            body = tlv.encode(0x85, cryptogram) if odd else tlv.encode(0x87, b"\x01" + cryptogram)
         body += b"\x99\x02" + sw.to_bytes(2, "big")
         mac = crypto.retail_mac(s.ks_mac, crypto.pad(s.bump() + body))
         if self.faults.active("corrupt_crc") and self.faults.consume("corrupt_crc"):
@@ -258,7 +242,7 @@ class EmrtdApplet:
             if self.profile.exact_le and 0 < len(chunk) < 256:
                 return b"", SW_WRONG_LE | len(chunk)
             sw = SW_END_OF_FILE
-        return (_tlv(0x53, chunk) if cmd.ins == 0xB1 else chunk), sw
+        return (tlv.encode(0x53, chunk) if cmd.ins == 0xB1 else chunk), sw
 
 
 def _sw(sw: int) -> bytes:
