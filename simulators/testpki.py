@@ -68,6 +68,8 @@ _DAY = _dt.timedelta(days=1)
 class TestPkiError(Exception):
     """Misuse of the test PKI (unknown variant, signer, missing files)."""
 
+    __test__ = False
+
 
 @dataclass
 class Document:

@@ -326,7 +326,7 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
                 dg_checks.append((f"dg{n}_hash", FAILED,
                                   f"{parsed.hash_algorithm} of DG{n} ({actual.hex()[:16]}…) differs "
                                   f"from the SOD ({stored.hex()[:16]}…): data group altered"))
-        for n in sorted(set(parsed.dg_hashes) - set(read)):
+        for n in sorted(set(parsed.dg_hashes) - set(read) - policy.required_data_groups):
             dg_checks.append((f"dg{n}_hash", NOT_CHECKED, f"DG{n} listed in the SOD was not read"))
     else:
         for n in sorted(read):
@@ -366,7 +366,11 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
     for name in order:
         status, reason = results[name]
         advisory = name in policy.advisory or (name.endswith("_hash") and DG_HASHES in policy.advisory)
-        checks.append(Check(name, status, reason, required=policy.is_required(name) and not advisory,
+        required = policy.is_required(name)
+        if name.endswith("_hash"):          # a group neither read nor required is informative
+            n = int(name[2:-5])
+            required = required and (n in read or n in policy.required_data_groups)
+        checks.append(Check(name, status, reason, required=required and not advisory,
                             advisory=advisory))
     passed = not any(c.blocking for c in checks)
     return PassiveAuthResult(tuple(checks), passed, parsed, ds, csca)
