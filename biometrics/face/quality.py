@@ -54,7 +54,7 @@ class Limits:
     max_brightness: float = 210.0
     min_contrast: float = 18.0          # grey standard deviation of the central face
     max_side_light_ratio: float = 1.8   # brighter half / darker half of the face
-    min_eye_openness: float = 0.9       # height of the dark iris band / a fifth of the eye distance
+    min_eye_openness: float = 0.68      # height of the dark iris band / a fifth of the eye distance
     max_glasses: float = 4.0            # straight edge across the nose bridge / cheek edge energy
     max_fringe: float = 0.5             # hair share of the forehead band above the eyebrows
     max_second_face_ratio: float = 0.35  # inter-eye distance of another face / the main one
@@ -187,7 +187,8 @@ def appearance(crop: np.ndarray) -> Appearance:
         eye = _region(crop, centre - 6, 42, centre + 6, 62)
         profile = np.percentile(eye, 25, axis=1)
         depth = profile.max() - profile.min()
-        valley = profile < profile.min() + depth / 2
+        # Rows count by how far they reach into the lower half of the valley (a soft count).
+        valley = np.clip((profile.min() + depth / 2 - profile) / (depth / 4), 0.0, 1.0)
         openness.append(float(valley.sum()) / (0.2 * 35.4 * _K) if depth > 8 else 0.0)
     eye_openness = min(openness)
     # Glasses: the bridge of a frame is one continuous horizontal edge across the nose at eye
