@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import sys
 import threading
@@ -207,7 +208,10 @@ def add_simulator_args(parser: argparse.ArgumentParser) -> None:
 
 
 def run_simulator_cli(sim, args) -> int:
-    """Start `sim`, print where it is, apply --fault options, serve --control until interrupted."""
+    """Start `sim`, print where it is, apply --fault options, serve --control until SIGINT/SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job inherits SIGINT ignored
+        signal.signal(sig, lambda *_: stop.set())
     sim.start()
     server = ControlServer(args.control, sim.control) if args.control else None
     try:
@@ -215,9 +219,8 @@ def run_simulator_cli(sim, args) -> int:
             name, params = parse_fault_arg(text)
             sim.faults.inject(name, **params)
         print(json.dumps({"device": sim.name, "port": sim.path, "control": args.control}), flush=True)
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         if server:
             server.close()

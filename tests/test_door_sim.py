@@ -175,9 +175,9 @@ def test_obstruction_reverses_a_closing_leaf_then_recloses():
             d.stop()
 
 
-def test_killed_host_mid_passage_controller_locks_within_watchdog_period(tmp_path):
+def test_killed_host_mid_passage_controller_locks_within_watchdog_period():
     watchdog_ms = 400
-    with DoorSimulator(tmp_path / "door.tty", profile="zero-latency", watchdog_ms=watchdog_ms) as sim:
+    with DoorSimulator(profile="zero-latency", watchdog_ms=watchdog_ms) as sim:
         host = subprocess.Popen(
             [sys.executable, "-m", "drivers.door", sim.path, "--watchdog-ms", str(watchdog_ms), "--open", "entry"],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -290,7 +290,7 @@ def test_simulator_cli_and_control_socket(tmp_path):
         bad = send_control(sock, {"fault": "meltdown"})
         assert not bad["ok"] and "not supported" in bad["error"]
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)
         proc.wait(10)
         proc.stdout.close()
     assert not link.exists()

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import enum
 import json
+import signal
 import sys
 import threading
 
@@ -42,16 +43,20 @@ def main(argv=None) -> int:
         if isinstance(ev, LinkUp):
             connected.set()
 
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     door = DoorController(args.port, on_event=on_event, watchdog_ms=args.watchdog_ms)
     door.start()
     try:
-        connected.wait()
+        while not connected.wait(0.1):
+            if stop.is_set():
+                return 0
         for verb in ("open", "close", "lock"):
             for leaf in getattr(args, verb):
                 getattr(door, verb)(Leaf[leaf.upper()])
-        threading.Event().wait()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            pass
     finally:
         door.stop()
     return 0

@@ -70,6 +70,21 @@ class FrameDecoder:
     def reset(self) -> None:
         self.buf.clear()
 
+    @property
+    def pending(self) -> bool:
+        return bool(self.buf)
+
+    def flush_stale(self) -> list[Frame | str]:
+        """The line went quiet with a partial frame buffered: its SYNC was false (noise with a
+        plausible LEN). Drop it and rescan what follows; whatever is still incomplete after that
+        is stale too (the line is silent), so repeat until the buffer is empty."""
+        out: list[Frame | str] = []
+        while self.buf:
+            self.errors["stale_partial"] += 1
+            del self.buf[:1]
+            out += self.feed(b"")
+        return out
+
     def feed(self, data: bytes) -> list[Frame | str]:
         """Returns frames, and the string "crc" for each damaged frame (the caller NAKs it)."""
         self.buf += data
@@ -409,8 +424,9 @@ class Link:
     """One end of the protocol: framing, ACK/NAK, retransmission, duplicate filter. Thread-safe."""
 
     def __init__(self, *, ack_timeout_s: float = 0.1, max_retries: int = 3, max_queue: int = 64,
-                 clock=time.monotonic):
+                 quiet_gap_s: float = 0.02, clock=time.monotonic):
         self.ack_timeout_s = ack_timeout_s
+        self.quiet_gap_s = quiet_gap_s  # silence after which a partial frame is noise (a 38-byte frame takes 3.3 ms at 115200)
         self.max_queue = max_queue
         self.max_retries = max_retries
         self.clock = clock
@@ -422,6 +438,7 @@ class Link:
         self._outstanding: tuple[Message, bytes, int] | None = None  # message, frame, seq
         self._attempts = 0
         self._deadline = 0.0
+        self._last_rx = 0.0
         self._lock = threading.RLock()
 
     @property
@@ -457,27 +474,37 @@ class Link:
             return self._pump()
 
     def tick(self) -> list[LinkEvent]:
-        """Call often (every ~10-20 ms): retransmits or gives up on an unacknowledged frame."""
+        """Call often (every ~10-20 ms): flushes a stale partial frame, retransmits or gives up."""
         with self._lock:
-            if self._outstanding is None or self.clock() < self._deadline:
-                return []
-            msg, frame, _ = self._outstanding
-            if self._attempts > self.max_retries:
-                self.counters["send_failed"] += 1
-                self._outstanding = None
-                return [SendFailed(msg, self._attempts), *self._pump()]
-            self.counters["retransmissions"] += 1
-            return [self._transmit_outstanding()]
+            out = []
+            if self.decoder.pending and self.clock() - self._last_rx > self.quiet_gap_s:
+                out = self._received(self.decoder.flush_stale())
+            return out + self._retransmit()
+
+    def _retransmit(self) -> list[LinkEvent]:
+        if self._outstanding is None or self.clock() < self._deadline:
+            return []
+        msg, _, _ = self._outstanding
+        if self._attempts > self.max_retries:
+            self.counters["send_failed"] += 1
+            self._outstanding = None
+            return [SendFailed(msg, self._attempts), *self._pump()]
+        self.counters["retransmissions"] += 1
+        return [self._transmit_outstanding()]
 
     def feed(self, data: bytes) -> list[LinkEvent]:
         with self._lock:
-            out: list[LinkEvent] = []
-            for item in self.decoder.feed(data):
-                if item == "crc":
-                    out.append(Transmit(encode_frame(0, T.NAK, bytes([NakReason.CRC]))))
-                else:
-                    out.extend(self._receive(item))
-            return out
+            self._last_rx = self.clock()
+            return self._received(self.decoder.feed(data))
+
+    def _received(self, items: list[Frame | str]) -> list[LinkEvent]:
+        out: list[LinkEvent] = []
+        for item in items:
+            if item == "crc":
+                out.append(Transmit(encode_frame(0, T.NAK, bytes([NakReason.CRC]))))
+            else:
+                out.extend(self._receive(item))
+        return out
 
     # -- internals -----------------------------------------------------------
     def _receive(self, frame: Frame) -> list[LinkEvent]:
