@@ -4,7 +4,9 @@ import math
 import pytest
 
 from biometrics.finger import iso19794_2 as iso
-from biometrics.finger import matcher
+import nbis
+
+from biometrics.finger import matcher, nbis_variant
 from biometrics.finger.extract import Extractor, load_image
 from biometrics import assets
 from biometrics.privacy import BiometricSample
@@ -42,11 +44,18 @@ def test_score_is_symmetric_and_survives_the_iso_round_trip(templates, m):
     assert m.score(iso.decode(iso.encode(a)), iso.decode(iso.encode(b))) == direct
 
 
-def test_nbis_record_holds_every_minutia(templates):
+def test_nbis_variant_bridge_agrees_with_the_library(templates):
     t = templates["fingers/p1_1.png"]
-    record = matcher.nbis_record(t)
-    assert len(record) == 26 + 6 * len(t.views[0].minutiae)
-    assert record[25] == len(t.views[0].minutiae)
+    record = nbis_variant.record(t)
+    assert len(record) == 26 + 6 * len(t.views[0].minutiae) and record[25] == len(t.views[0].minutiae)
+    assert nbis_variant.minutiae(bytes(record), t.width, t.height) == t.views[0].minutiae
+    # Against the library's own per-minutia accessors on the same print.
+    handle = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
+        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=500.0)
+    ).extract_minutiae(assets.path("fingers/p1_1.png").read_bytes())
+    library = [(m.x(), m.y(), round(m.angle() / iso.ANGLE_UNIT) % 256, m.kind().name) for m in handle.get()]
+    ours = [(m.x, m.y, m.angle, m.type.name) for m in t.views[0].minutiae]
+    assert ours == library
 
 
 def test_template_without_a_view_is_refused(m, templates):

@@ -14,7 +14,7 @@ import cv2
 import nbis
 import numpy as np
 
-from biometrics.finger import iso19794_2 as iso
+from biometrics.finger import iso19794_2 as iso, nbis_variant
 from biometrics.privacy import BiometricSample
 from gate.errors import EGateError
 
@@ -23,8 +23,6 @@ PPI = 500
 NFIQ2_FEATURES = ("LCS_Bin10_Mean", "OCL_Bin10_Mean", "OrientationMap_ROIFilter_CoherenceRel",
                   "FingerJetFX_MinutiaeCount", "FingerJetFX_MinCount_COMMinRect200x200")
 
-_KIND = {nbis.MinutiaKind.RIDGE_ENDING: iso.MinutiaType.RIDGE_ENDING,
-         nbis.MinutiaKind.BIFURCATION: iso.MinutiaType.BIFURCATION}
 
 
 class ExtractionError(EGateError):
@@ -110,12 +108,8 @@ class Extractor:
 
     def _result(self, handle, width: int, height: int, finger_position: int,
                 nfiq2_failure: str) -> Extraction:
-        minutiae = tuple(
-            iso.Minutia(x=m.x(), y=m.y(), angle=round(m.angle() / iso.ANGLE_UNIT) % 256,
-                        type=_KIND.get(m.kind(), iso.MinutiaType.OTHER),
-                        quality=max(0, min(100, round(m.reliability() * 100))))
-            for m in handle.get()[:255]
-            if 0 <= m.x() < width and 0 <= m.y() < height)
+        # One FFI call for the whole set (per-minutia accessors cost five calls each).
+        minutiae = nbis_variant.minutiae(handle.to_iso_19794_2_2005(), width, height)
         nfiq2 = None
         if nfiq2_failure:
             nfiq2 = Nfiq2(score=0, actionable={}, features={}, failed=nfiq2_failure)

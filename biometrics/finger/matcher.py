@@ -2,10 +2,8 @@
 
 Scores are NIST bozorth3 scores (integers, higher = more similar).  Both sides of a
 comparison are our `iso19794_2.Template`s; they reach bozorth3 through nbis-py's
-template loader.  That loader reads nbis-py's own variant of the 2005 record (a
-22-byte header without the finger-view count and reserved byte, no extended-data
-length, minutia quality on a 0..63 scale), so `nbis_record` transcodes one finger
-view into that variant in a buffer that is wiped right after loading.
+template loader, transcoded by `nbis_variant.record` into a buffer that is wiped
+right after loading.
 
 Threshold.  `CALIBRATION` maps false-match rates to bozorth3 scores.  It was
 measured with `egate bench biometrics --fingers` on synthetic impostor comparisons
@@ -21,15 +19,12 @@ from dataclasses import dataclass
 
 import nbis
 
-from biometrics.finger import iso19794_2 as iso
+from biometrics.finger import iso19794_2 as iso, nbis_variant
 from biometrics.finger.extract import Extraction, Extractor
 from biometrics.finger.quality import QualityReport, assess
 from biometrics.privacy import BiometricSample
 from gate.config import Thresholds
 from gate.errors import EGateError
-
-NBIS_HEADER_LEN = 22
-
 
 class MatchError(EGateError):
     """A template cannot be compared (no finger view, or the matcher refused it)."""
@@ -89,27 +84,6 @@ class MatchResult:
     extrapolated: bool            # threshold lies beyond the calibrated data
 
 
-def nbis_record(template: iso.Template, view_index: int = 0) -> bytearray:
-    """One finger view in nbis-py's record variant (see module docstring)."""
-    if not template.views:
-        raise MatchError("template has no finger view")
-    v = template.views[view_index]
-    out = bytearray(NBIS_HEADER_LEN + iso.VIEW_HEADER_LEN + iso.MINUTIA_LEN * len(v.minutiae))
-    out[0:8] = iso.MAGIC
-    out[8:12] = len(out).to_bytes(4, "big")
-    out[14:16] = template.width.to_bytes(2, "big")
-    out[16:18] = template.height.to_bytes(2, "big")
-    out[18:20] = template.resolution_x.to_bytes(2, "big")
-    out[20:22] = template.resolution_y.to_bytes(2, "big")
-    out[22:26] = bytes((v.position, v.view << 4 | v.impression, v.quality, len(v.minutiae)))
-    pos = 26
-    for m in v.minutiae:
-        tx = int(m.type) << 14 | m.x
-        out[pos:pos + 6] = bytes((tx >> 8, tx & 0xFF, m.y >> 8, m.y & 0xFF, m.angle, round(m.quality * 63 / 100)))
-        pos += 6
-    return out
-
-
 class Matcher:
     """bozorth3 with a threshold set from a target FMR (one instance per thread)."""
 
@@ -121,7 +95,9 @@ class Matcher:
             min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
 
     def _load(self, template: iso.Template):
-        record = nbis_record(template)
+        if not template.views:
+            raise MatchError("template has no finger view")
+        record = nbis_variant.record(template)
         try:
             return self._nbis.load_iso_19794_2_2005(memoryview(record))
         except nbis.NbisError as exc:
