@@ -210,8 +210,9 @@ def add_simulator_args(parser: argparse.ArgumentParser) -> None:
 def run_simulator_cli(sim, args) -> int:
     """Start `sim`, print where it is, apply --fault options, serve --control until SIGINT/SIGTERM."""
     stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job inherits SIGINT ignored
-        signal.signal(sig, lambda *_: stop.set())
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job inherits SIGINT ignored
+            signal.signal(sig, lambda *_: stop.set())
     sim.start()
     server = ControlServer(args.control, sim.control) if args.control else None
     try:
