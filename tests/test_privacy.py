@@ -3,6 +3,8 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from biometrics.privacy import (BiometricSample, SampleWipedError, SealedTemplateError, TamperedTemplateError,
                                 TemplateVault, load_template_key)
@@ -100,3 +102,10 @@ def test_bad_key_files_are_config_errors(tmp_path, content):
         load_template_key(Storage(data_dir=tmp_path, template_key=key_file))
     with pytest.raises(ConfigError, match="storage.template_key"):
         load_template_key(dataclasses.replace(Storage(data_dir=tmp_path), template_key=None))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=80))
+def test_random_sealed_bytes_are_refused_with_a_typed_error(blob):
+    with pytest.raises((SealedTemplateError, TamperedTemplateError)):
+        TemplateVault(KEY).open(blob, "traveller-1")
