@@ -1,7 +1,13 @@
 """End to end through real pcscd + vpcd: the simulated chip is a virtual card, the reader talks PC/SC."""
+import json
 import threading
 
 import pytest
+
+from gate import cli
+from gate.document.mrz import compose_td3, parse
+from simulators.chip.__main__ import load_document
+from simulators.testpki import EXPECTED_FAILURE, TestPki
 
 from drivers.emrtd import apdu
 from drivers.emrtd.bac import BacKey
@@ -80,3 +86,80 @@ def test_monitor_reports_insertion_and_removal(vpcd_ports):
     finally:
         monitor.stop()
     assert events == [False, True, False, True, False]
+
+
+# ---- a personalised document (test PKI) read with `egate passport read`: chip + passive authentication
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return TestPki.create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def trust_dir(pki, tmp_path_factory):
+    return pki.write_trust_dir(tmp_path_factory.mktemp("trust"))
+
+
+def _document(pki, variant="genuine"):
+    lines = compose_td3(issuer="UTO", surname="ERIKSSON", given_names="ANNA MARIA", document_number="L898902C",
+                        nationality="UTO", birth_date="740812", sex="F", expiry_date="340415")
+    doc = pki.personalise(lines, variant=variant)
+    return doc, EmrtdApplet(doc.files, BacKey.from_mrz(parse(doc.mrz_lines)))
+
+
+def _passport_read(capsys, *args):
+    code = cli.main(["passport", "read", "--reader", "Virtual PCD 00 00", "--json", *args])
+    lines = capsys.readouterr().out.splitlines()  # the simulator's log lines share stdout in-process
+    return code, json.loads([line for line in lines if line.startswith("{")][-1])
+
+
+def test_genuine_document_passes_and_out_dir_replays(vpcd_ports, pki, trust_dir, tmp_path, capsys):
+    doc, applet = _document(pki)
+    with inserted(applet):
+        code, out = _passport_read(capsys, "--mrz", *doc.mrz_lines, "--csca", str(trust_dir), "--out", str(tmp_path))
+    assert code == 0 and out["passed"] is True
+    assert {c["name"]: c["status"] for c in out["passive_authentication"]["checks"]}["dg1_mrz"] == "passed"
+    assert all(c["status"] == "passed" for c in out["passive_authentication"]["checks"])
+    assert out["document"]["surname"] == "ERIKSSON" and out["access_control"] == "BAC"
+    assert {f["name"]: f["bytes"] for f in out["files"]} == {n: len(d) for n, d in doc.files.items()}
+    assert 15_000 <= len(doc.files["DG2"]) <= 30_000
+    assert {"card", "select", "BAC", "EF.COM", "DG1", "DG2", "EF.SOD", "passive_authentication"} <= set(out["timings_ms"])
+    assert (tmp_path / "DG2.bin").read_bytes() == doc.files["DG2"]
+    assert (tmp_path / "SOD.bin").read_bytes() == doc.files["EF.SOD"]
+    assert load_document(tmp_path) == (doc.files, list(doc.mrz_lines))
+
+
+def test_master_list_trusts_but_without_crl_and_printed_mrz_the_strict_policy_fails(vpcd_ports, pki, tmp_path, capsys):
+    doc, applet = _document(pki)
+    with inserted(applet):
+        code, out = _passport_read(capsys, "--doc-number", "L898902C", "--birth-date", "740812",
+                                   "--expiry-date", "340415", "--master-list", str(pki.write_master_list(tmp_path / "ml")))
+    status = {c["name"]: c["status"] for c in out["passive_authentication"]["checks"]}
+    assert status.pop("revocation") == "not_checked" and status.pop("dg1_mrz") == "not_checked"
+    assert set(status.values()) == {"passed"} and status["csca_chain"] == "passed"
+    assert code == 1 and out["passed"] is False
+
+
+@pytest.mark.parametrize("variant", sorted(EXPECTED_FAILURE))
+def test_every_forged_variant_fails_with_its_own_reason(vpcd_ports, pki, trust_dir, capsys, variant):
+    doc, applet = _document(pki, variant)
+    with inserted(applet):
+        code, out = _passport_read(capsys, "--mrz", *doc.mrz_lines, "--csca", str(trust_dir))
+    assert code == 1 and out["passed"] is False
+    failed = {c["name"] for c in out["passive_authentication"]["checks"] if c["status"] == "failed"}
+    assert EXPECTED_FAILURE[variant] in failed, failed
+
+
+def test_wrong_mrz_gives_a_clear_authentication_error(vpcd_ports, pki, trust_dir, capsys):
+    doc, applet = _document(pki)
+    with inserted(applet):
+        code, out = _passport_read(capsys, "--doc-number", "L898902C", "--birth-date", "740813",
+                                   "--expiry-date", "340415", "--csca", str(trust_dir))
+    assert code == 1
+    assert out["error"]["type"] == "AuthenticationFailed" and "wrong document keys" in out["error"]["message"]
+
+
+def test_empty_reader_is_an_error_within_the_wait(vpcd_ports, capsys):
+    code, out = _passport_read(capsys, "--doc-number", "L898902C", "--birth-date", "740812",
+                               "--expiry-date", "340415", "--wait", "0.3")
+    assert code == 1 and out["error"]["type"] == "CardAbsent"

@@ -34,6 +34,7 @@ class VirtualCard:
         self.faults = applet.faults
         self.faults.on_change = self._fault_changed
         self.host, self.port = host, port
+        self.name, self.path = "chip", f"{host}:{port}"  # as simulators.faults.run_simulator_cli reports them
         self.apdus = 0
         self.inserted = threading.Event()  # connected to vpcd
         self._sock: socket.socket | None = None
@@ -59,6 +60,10 @@ class VirtualCard:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+    def control(self, request: dict) -> dict:
+        """One control-socket request (simulators.faults): fault injection only."""
+        return self.faults.control(request, {})
 
     def _fault_changed(self, name: str, params: dict | None) -> None:
         if name == "unplug":

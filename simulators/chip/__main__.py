@@ -1,0 +1,60 @@
+"""Run the eMRTD chip simulator as a virtual card in vpcd, from a personalised document directory.
+
+    python -m simulators.chip --doc DIR [--port 35963] [--fault slow:delay_s=0.2] [--control SOCK]
+
+DIR is what `simulators.testpki` `Document.write` (and `egate passport read --out`) produce:
+EF.COM, DG1.bin, DG2.bin, ..., SOD.bin and mrz.txt (the printed MRZ, which keys BAC; without it
+the MRZ in DG1.bin does).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from drivers.emrtd.bac import BacKey
+from gate.document import lds, mrz
+from simulators.chip.applet import ChipProfile, EmrtdApplet
+from simulators.chip.vpcd import PORTS, VirtualCard
+from simulators.faults import FaultError, run_simulator_cli
+
+
+def load_document(directory: Path) -> tuple[dict[str, bytes], list[str]]:
+    files = {f.name: (directory / f.out_name).read_bytes()
+             for f in lds.FILES if not f.in_mf and (directory / f.out_name).is_file()}
+    if "EF.COM" not in files:
+        raise FaultError(f"{directory}: no EF.COM: not a document directory")
+    printed = directory / "mrz.txt"
+    if printed.is_file():
+        return files, printed.read_text().split()
+    if "DG1" not in files:
+        raise FaultError(f"{directory}: neither mrz.txt nor DG1.bin to key BAC with")
+    return files, list(lds.parse_dg1(files["DG1"]).lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m simulators.chip", description=__doc__.splitlines()[0])
+    parser.add_argument("--doc", type=Path, required=True, help="personalised document directory")
+    parser.add_argument("--port", type=int, default=PORTS[0], help="vpcd port: 35963 slot 0, 35964 slot 1")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--no-extended-length", action="store_true")
+    parser.add_argument("--exact-le", action="store_true", help="answer 6Cxx instead of 6282 at end of file")
+    parser.add_argument("--max-response", type=int, default=65536, help="longest READ BINARY answer (6700 above)")
+    parser.add_argument("--tear", metavar="FILE:OFFSET", help="pull the card out when a read reaches OFFSET of FILE")
+    parser.add_argument("--control", help="Unix socket path for fault requests (simulators.faults)")
+    parser.add_argument("--fault", action="append", default=[], metavar="NAME[:k=v,...]",
+                        help="unplug, slow or corrupt_crc at start")
+    args = parser.parse_args(argv)
+    files, lines = load_document(args.doc)
+    tear = None
+    if args.tear:
+        name, _, offset = args.tear.partition(":")
+        tear = (name, int(offset))
+    profile = ChipProfile(max_response=args.max_response, extended_length=not args.no_extended_length,
+                          exact_le=args.exact_le, tear_at=tear)
+    applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile)
+    return run_simulator_cli(VirtualCard(applet, args.port, args.host), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
