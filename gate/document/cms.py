@@ -35,36 +35,66 @@ _ECDSA_PLAIN = {"0.4.0.127.0.7.1.1.4.1.1": "sha1", "0.4.0.127.0.7.1.1.4.1.2": "s
                 "0.4.0.127.0.7.1.1.4.1.5": "sha512"}
 
 _PARSE_ERRORS = (ValueError, TypeError, KeyError, IndexError, OverflowError, AttributeError,
-                 UnicodeError, RecursionError, NotImplementedError)
+                 UnicodeError, RecursionError, NotImplementedError, x509.InvalidVersion,
+                 x509.DuplicateExtension, x509.UnsupportedGeneralNameType,
+                 UnsupportedAlgorithm)
+
+
+def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
+    """`cryptography` parses names, dates and extensions lazily: touch them all now so a
+    malformed certificate fails here, as a CertificateError, and never later."""
+    cert.subject.rfc4514_string()
+    cert.issuer.rfc4514_string()
+    for ext in cert.extensions:
+        ext.value
+    cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+    cert.signature_algorithm_oid
+    return cert
 
 
 def load_certificate(data: bytes) -> x509.Certificate:
     """One certificate from DER or PEM bytes."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise CertificateError(f"expected bytes, got {type(data).__name__}")
     try:
         if data.lstrip()[:5] == b"-----":
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(bytes(data))
+            return _checked_certificate(x509.load_pem_x509_certificate(bytes(data)))
+        return _checked_certificate(x509.load_der_x509_certificate(bytes(data)))
     except _PARSE_ERRORS as exc:
         raise CertificateError(f"certificate does not parse: {exc}") from exc
 
 
 def load_certificates(data: bytes) -> list[x509.Certificate]:
     """All certificates in a PEM bundle, or the one DER certificate."""
+    if not isinstance(data, (bytes, bytearray)):
+        raise CertificateError(f"expected bytes, got {type(data).__name__}")
     try:
         if data.lstrip()[:5] == b"-----":
-            certs = x509.load_pem_x509_certificates(data)
+            certs = x509.load_pem_x509_certificates(bytes(data))
         else:
             certs = [x509.load_der_x509_certificate(bytes(data))]
+        return [_checked_certificate(c) for c in certs]
     except _PARSE_ERRORS as exc:
         raise CertificateError(f"certificate does not parse: {exc}") from exc
-    return certs
 
 
 def load_crl(data: bytes) -> x509.CertificateRevocationList:
+    if not isinstance(data, (bytes, bytearray)):
+        raise CertificateError(f"expected bytes, got {type(data).__name__}")
     try:
         if data.lstrip()[:5] == b"-----":
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(bytes(data))
+            crl = x509.load_pem_x509_crl(bytes(data))
+        else:
+            crl = x509.load_der_x509_crl(bytes(data))
+        crl.issuer.rfc4514_string()
+        crl.last_update_utc, crl.next_update_utc
+        for ext in crl.extensions:
+            ext.value
+        for entry in crl:
+            entry.serial_number, entry.revocation_date_utc
+            for ext in entry.extensions:
+                ext.value
+        return crl
     except _PARSE_ERRORS as exc:
         raise CertificateError(f"CRL does not parse: {exc}") from exc
 
@@ -268,7 +298,7 @@ def verify_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> str | 
         return None
     except InvalidSignature:
         return "certificate signature does not verify with the issuer's key"
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+    except _PARSE_ERRORS as exc:
         return f"cannot verify certificate signature: {exc}"
 
 

@@ -94,6 +94,9 @@ def _text(value: bytes, what: str) -> str:
 
 # --------------------------------------------------------------------------- EF.COM
 
+_DIGITS = set("0123456789")
+
+
 @dataclass(frozen=True)
 class Com:
     lds_version: str          # "1.7"
@@ -113,9 +116,9 @@ def parse_com(data: bytes) -> Com:
     tag_list = _child(top, 0x5C, "EF.COM")
     lds = _text(lds_v.value, "EF.COM LDS version") if lds_v else ""
     uni = _text(uni_v.value, "EF.COM Unicode version") if uni_v else ""
-    if lds and (len(lds) != 4 or not lds.isdigit()):
+    if lds and (len(lds) != 4 or not set(lds) <= _DIGITS):
         raise LdsError(f"EF.COM: LDS version {lds!r} is not 4 digits")
-    if uni and (len(uni) != 6 or not uni.isdigit()):
+    if uni and (len(uni) != 6 or not set(uni) <= _DIGITS):
         raise LdsError(f"EF.COM: Unicode version {uni!r} is not 6 digits")
     tags = tuple(tag_list.value)
     dgs = []
@@ -541,9 +544,10 @@ def parse_dg15(data: bytes) -> bytes:
     if not top.children:
         raise LdsError("DG15: SubjectPublicKeyInfo missing")
     spki = top.children[0].encode()
+    from cryptography.exceptions import UnsupportedAlgorithm
     try:
         load_der_public_key(spki)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         # Explicit-parameter EC keys are legal in eMRTDs but not loadable by `cryptography`.
         if not _is_explicit_ec(spki):
             raise LdsError(f"DG15: public key does not load: {exc}") from exc

@@ -60,7 +60,7 @@ def bac_mrz_information(document_number: str, birth_date: str, expiry_date: str)
     doc = document_number.upper().replace(" ", "<")
     doc = doc + "<" * max(0, 9 - len(doc))
     for name, d in (("birth date", birth_date), ("expiry date", expiry_date)):
-        if len(d) != 6 or not all(c.isdigit() or c == "<" for c in d):
+        if len(d) != 6 or not all(c in "0123456789<" for c in d):
             raise MrzError(f"{name} must be YYMMDD, found {d!r}")
     for c in doc:
         if c not in _ALLOWED:

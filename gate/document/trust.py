@@ -192,7 +192,7 @@ class TrustStore:
             try:
                 if crl.is_signature_valid(csca.public_key()):
                     out.append(crl)
-            except (TypeError, ValueError, _cms.UnsupportedAlgorithm):
+            except _cms._PARSE_ERRORS:
                 continue
         return out
 
@@ -213,7 +213,7 @@ def parse_master_list(data: bytes, *, anchors: TrustStore | None = None, verify:
     """CSCA certificates of an ICAO master list, after checking its signature and signer."""
     try:
         sd = _cms.parse_signed_data(data, ID_ICAO_CSCA_MASTER_LIST, "master list")
-    except _cms.CmsError as exc:
+    except ParseError as exc:
         raise MasterListError(str(exc)) from exc
     try:
         ml = CscaMasterList.load(sd.content, strict=True)
