@@ -154,3 +154,17 @@ def test_cli_face_compare_without_a_face_and_with_a_bad_file(pipeline, tmp_path,
     junk.write_bytes(b"\xff\xd8 not really a jpeg")
     assert main(["face", "compare", str(junk), str(blank)]) == 1
     assert "ImageError" in capsys.readouterr().err
+
+
+def test_a_sample_frame_and_everything_derived_from_it_are_wiped_after_the_decision(pipeline):
+    from biometrics.privacy import BiometricSample
+
+    frame = read_image(assets.path("faces/obama.jpg"))
+    reference = pipeline.process(frame.copy()).embedding
+    with BiometricSample.from_array(frame, kind="face frame") as sample:
+        result = pipeline.process_sample(sample)
+        assert matcher.FaceMatcher().verify([result.embedding], {"dg2": reference}).matched
+        embedding = result.embedding
+    assert not frame.any()                      # the caller's copy was handed over and zeroed
+    assert not sample.raw.strip(b"\0")          # the sample's own buffer
+    assert not embedding.any()                  # and the embedding derived from it

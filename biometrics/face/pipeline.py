@@ -14,6 +14,7 @@ from biometrics.face import quality
 from biometrics.face.align import align
 from biometrics.face.detector import Face, FaceDetector, as_bgr
 from biometrics.face.embedder import FaceEmbedder
+from biometrics.privacy import BiometricSample
 
 
 @dataclass
@@ -35,10 +36,19 @@ class FacePipeline:
         self.limits = limits
 
     def process(self, frame: np.ndarray, embed_always: bool = False) -> FrameResult:
-        frame = as_bgr(frame)
+        return self._run(as_bgr(frame), embed_always, keep=lambda buf: buf)
+
+    def process_sample(self, sample: BiometricSample, embed_always: bool = False) -> FrameResult:
+        """Like `process`, for a frame held in a wiped-on-exit sample: the aligned crop and the
+        embedding are registered with the sample, so leaving its `with` block zeroes them too.
+        (Temporaries inside OpenCV and onnxruntime are freed, not zeroed.)"""
+        return self._run(as_bgr(sample.array), embed_always, keep=sample.scratch)
+
+    def _run(self, frame: np.ndarray, embed_always: bool, keep) -> FrameResult:
         faces = self.detector.detect(frame)
         report = quality.assess(frame, faces, self.limits)
         embedding = None
         if faces and (report.ok or embed_always):
-            embedding = self.embedder.embed(align(frame, faces[0].landmarks))
+            crop = keep(align(frame, faces[0].landmarks))
+            embedding = keep(self.embedder.embed(crop))
         return FrameResult(faces, report, embedding)
