@@ -4,19 +4,24 @@ import threading
 
 import pytest
 
-from gate import cli
-from gate.document.mrz import compose_td3, parse
-from simulators.chip.__main__ import load_document
-from simulators.testpki import EXPECTED_FAILURE, TestPki
-
 from drivers.emrtd import apdu
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import CardAbsent, CardMonitor, PcscReader, ReaderNotFound, list_readers
 from drivers.emrtd.reader import ChipSession, read_document
+from gate import cli
+from gate.document.mrz import compose_td3, parse
+from simulators.chip.__main__ import load_document
 from simulators.chip.applet import EmrtdApplet
-from tests.chip_helpers import CARD_DEADLINE_S, KEY, inserted, synthetic_files
+from simulators.testpki import EXPECTED_FAILURE, TestPki
+from tests.chip_helpers import CARD_DEADLINE_S, KEY, exclusive_vpcd, inserted, synthetic_files
 
 pytestmark = pytest.mark.services
+
+
+@pytest.fixture(autouse=True)
+def _one_test_run_on_vpcd_at_a_time():
+    with exclusive_vpcd():
+        yield
 
 
 @pytest.mark.parametrize("chunk", [231, 65536])

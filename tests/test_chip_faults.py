@@ -10,7 +10,13 @@ from drivers.emrtd.pcsc import CardAbsent, ChipTimeout, PcscReader
 from drivers.emrtd.reader import read_document
 from drivers.emrtd.sm import SmError
 from simulators.chip.applet import ChipProfile, EmrtdApplet
-from tests.chip_helpers import CARD_DEADLINE_S, KEY, inserted, synthetic_files
+from tests.chip_helpers import CARD_DEADLINE_S, KEY, exclusive_vpcd, inserted, synthetic_files
+
+
+@pytest.fixture(autouse=True)
+def _one_test_run_on_vpcd_at_a_time():
+    with exclusive_vpcd():
+        yield
 
 
 def test_tearing_mid_read_is_reported_and_the_next_read_works(vpcd_ports):
