@@ -39,6 +39,28 @@ class Profile:
 PROFILES = {"realistic": Profile(1.0, 1.5), "zero-latency": Profile(0.0, 0.0)}
 
 
+@dataclass(frozen=True)
+class Walker:
+    """Someone walking through the mantrap from the entry leaf to the exit leaf."""
+    tall: bool = True  # breaks the 120 cm beam row (a child under 120 cm does not)
+    width: int = 2  # beams one body covers
+    delay: int = 0  # beam steps behind the first walker (a tailgater right behind: width + 1)
+
+
+def beam_walk(walkers: list[Walker], beams: int = 8) -> list[tuple[int, int]]:
+    """Beam states (low, high) for people walking in, one beam step per state; the last is all clear."""
+    states = []
+    for step in range(beams + max(w.width + w.delay for w in walkers)):
+        low = high = 0
+        for w in walkers:
+            front = step - w.delay
+            for b in range(max(0, front - w.width + 1), min(beams, front + 1)):
+                low |= 1 << b
+                high |= (1 << b) if w.tall else 0
+        states.append((low, high))
+    return states
+
+
 class SimLeaf:
     def __init__(self, leaf: Leaf):
         self.leaf = leaf
@@ -83,6 +105,7 @@ class DoorSimulator(SerialSimulator):
         self.last_keepalive = time.monotonic()
         self.watchdog_trips: list[float] = []  # monotonic times of each trip (tests measure them)
         self.unacknowledged_events = 0
+        self._beam_script: list[tuple[float, Beams]] = []
         self._last_tick = time.monotonic()
         self._state_lock = threading.Lock()
 
@@ -99,6 +122,15 @@ class DoorSimulator(SerialSimulator):
         if (low | high) >> self.beam_count or low < 0 or high < 0:
             raise ValueError(f"beam masks must fit {self.beam_count} beams")
         self.run_in_sim_thread(lambda: self._set_beams(beams))
+
+    def walk(self, states: list[tuple[int, int]], step_s: float = 0.15) -> None:
+        """Play beam states (e.g. from `beam_walk`) one every `step_s` (1-2 s for a walk through)."""
+        for low, high in states:
+            if (low | high) >> self.beam_count:
+                raise ValueError(f"beam masks must fit {self.beam_count} beams")
+        start = time.monotonic()
+        script = [(start + i * step_s, Beams(self.beam_count, low, high)) for i, (low, high) in enumerate(states)]
+        self.run_in_sim_thread(lambda: self._beam_script.extend(script))
 
     def set_tamper(self, on: bool = True) -> None:
         self.run_in_sim_thread(lambda: self._set_input("tamper", bool(on), Tamper(bool(on))))
@@ -118,6 +150,8 @@ class DoorSimulator(SerialSimulator):
             "emergency": lambda on=True: self.set_emergency(on),
             "obstruct": lambda leaf="exit", on=True: self.set_obstruction(leaf, on),
             "beams": lambda low=0, high=0: self.set_beams(low, high),
+            "walk": lambda walkers=({},), step_s=0.15: self.walk(
+                beam_walk([Walker(**w) for w in walkers], self.beam_count), step_s),
             "tamper": lambda on=True: self.set_tamper(on),
             "power": lambda state="mains": self.set_power(state),
             "status": lambda: _status_dict(self.status()),
@@ -180,6 +214,8 @@ class DoorSimulator(SerialSimulator):
     def on_tick(self, now: float) -> None:
         dt, self._last_tick = now - self._last_tick, now
         self._handle(self.wire.tick())
+        while self._beam_script and self._beam_script[0][0] <= now:
+            self._set_beams(self._beam_script.pop(0)[1])
         if not self.emergency and not self.watchdog_tripped and now - self.last_keepalive > self.watchdog_s:
             self._trip_watchdog(now)
         with self._state_lock:

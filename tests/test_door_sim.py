@@ -16,7 +16,8 @@ from drivers.door.driver import CommandFailed, DoorController, LeafFault, LinkDo
 from drivers.door.protocol import (
     T, Beams, Emergency, Leaf, LeafState, Link, Open, Position, Power, PowerState, Reject, RejectReason, Tamper, Watchdog,
 )
-from simulators.door import DoorSimulator, Profile
+from drivers.presence import Direction, PresenceTracker
+from simulators.door import DoorSimulator, Profile, Walker, beam_walk
 from simulators.faults import FaultError, send_control
 from tests.serial_helpers import Recorder, wait_for
 
@@ -287,6 +288,7 @@ def test_simulator_cli_and_control_socket(tmp_path):
                           and s, what="emergency via control socket")
         assert status["emergency"] is True
         assert send_control(sock, {"fault": "drop", "count": 2}) == {"ok": True, "active": {"count": 2}}
+        assert send_control(sock, {"do": "walk", "walkers": [{"tall": False}, {"delay": 3}], "step_s": 0.01})["ok"]
         bad = send_control(sock, {"fault": "meltdown"})
         assert not bad["ok"] and "not supported" in bad["error"]
     finally:
@@ -294,3 +296,41 @@ def test_simulator_cli_and_control_socket(tmp_path):
         proc.wait(10)
         proc.stdout.close()
     assert not link.exists()
+
+
+# ------------------------------------------------------- presence over the wire
+
+def presence_of(walkers, step_s=0.01):
+    """Walk people through the simulated mantrap; run the driver's BEAMS events through the tracker."""
+    with DoorSimulator(profile="zero-latency") as sim:
+        events = Recorder()
+        d = DoorController(sim.path, on_event=events)
+        d.start()
+        try:
+            wait_for(lambda: d.state.beams is not None, what="status")
+            states = beam_walk(walkers)
+            changes = sum(a != b for a, b in zip([(0, 0)] + states, states))
+            sim.walk(states, step_s)
+            wait_for(lambda: len(of_type(events, Beams)) == changes, what="walk played")
+            assert of_type(events, Beams)[-1] == Beams(8, 0, 0)
+        finally:
+            d.stop()
+    tracker = PresenceTracker()
+    return [tracker.update(i * step_s, b.low, b.high) for i, b in enumerate(of_type(events, Beams))]
+
+
+def test_single_traveller_walk_over_the_wire():
+    out = presence_of([Walker()])
+    assert max(p.occupancy for p in out) == 1 and not any(p.tailgating for p in out)
+    assert Direction.TOWARD_EXIT in {b.direction for p in out for b in p.bodies}
+    assert out[-1].occupancy == 0
+
+
+def test_tailgater_over_the_wire():
+    out = presence_of([Walker(), Walker(delay=3)])
+    assert max(p.occupancy for p in out) == 2 and any(p.tailgating for p in out)
+
+
+def test_child_over_the_wire():
+    out = presence_of([Walker(tall=False)])
+    assert max(p.children for p in out) == 1
