@@ -105,7 +105,10 @@ def test_missing_crl_leaves_revocation_not_checked(pki, genuine):
     result = pa.verify(genuine.sod, genuine.data_groups, store, mrz=genuine.mrz_lines)
     assert result.check("revocation").status == "not_checked"
     assert not result.passed and [c.name for c in result.failed] == ["revocation"]
-    lenient = pa.Policy(required=frozenset(pa.ALL_CHECKS) - {"revocation"})
+    lenient = pa.DEFAULT_POLICY.without("revocation")
+    assert lenient.required == frozenset(pa.ALL_CHECKS) - {"revocation"}
+    with pytest.raises(ValueError):
+        lenient.without("nonsense")
     assert pa.verify(genuine.sod, genuine.data_groups, store, mrz=genuine.mrz_lines,
                      policy=lenient).passed
 

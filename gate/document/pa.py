@@ -161,6 +161,15 @@ class Policy:
     #: A CRL past its nextUpdate leaves revocation not_checked (True) or is used anyway.
     require_current_crl: bool = True
 
+    def without(self, *names: str) -> "Policy":
+        """This policy with `names` no longer required (e.g. ``without("dg1_mrz")`` when no
+        optical MRZ was read, ``without("revocation")`` for a trust source with no CRLs)."""
+        from dataclasses import replace
+        unknown = set(names) - set(ALL_CHECKS)
+        if unknown:
+            raise ValueError(f"unknown checks: {', '.join(sorted(unknown))}")
+        return replace(self, required=self.required - set(names))
+
     def is_required(self, name: str) -> bool:
         if name.startswith("dg") and name.endswith("_hash"):
             return DG_HASHES in self.required
