@@ -200,15 +200,24 @@ class SceneRenderer:
         self._blend(frame, bezel, np.ones((340, 255, 1), np.float32), m)
 
     def _blend(self, frame, patch, alpha, m, perspective: bool = False) -> None:
-        size = (self.w, self.h)
+        """Warp `patch` by m (2x3 affine or 3x3 homography) and alpha-blend it, only within its bounding box."""
+        h, w = patch.shape[:2]
+        corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
+        pts = cv2.perspectiveTransform(corners, m) if perspective else cv2.transform(corners, m)
+        x0, y0 = np.maximum(np.floor(pts.min(axis=(0, 1))).astype(int), 0)
+        x1, y1 = np.minimum(np.ceil(pts.max(axis=(0, 1))).astype(int), (self.w, self.h))
+        if x0 >= x1 or y0 >= y1:
+            return
+        full = np.asarray(m, np.float64) if perspective else np.vstack([m, [0, 0, 1]]).astype(np.float64)
+        local = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64) @ full
+        size = (int(x1 - x0), int(y1 - y0))
         if perspective:
-            warped = cv2.warpPerspective(patch, m, size)
-            a = cv2.warpPerspective(alpha, m, size)
+            warped, a = cv2.warpPerspective(patch, local, size), cv2.warpPerspective(alpha, local, size)
         else:
-            warped = cv2.warpAffine(patch, m, size)
-            a = cv2.warpAffine(alpha, m, size)
+            warped, a = cv2.warpAffine(patch, local[:2], size), cv2.warpAffine(alpha, local[:2], size)
         a = a[..., None] if a.ndim == 2 else a
-        np.copyto(frame, np.clip(frame * (1 - a) + warped * a, 0, 255).astype(np.uint8))
+        roi = frame[y0:y1, x0:x1]
+        np.copyto(roi, np.clip(roi * (1 - a) + warped * a, 0, 255).astype(np.uint8))
 
 
 class CameraSim:

@@ -34,10 +34,10 @@ from simulators.fingerprint_synth import HEIGHT, PPI, WIDTH, FingerGenerator
 from simulators.pty_link import PtyLink, SerialSimulator
 
 SENSOR_ID = 0x3001
-# timing profile -> (capture seconds, line rate in bytes/s). "realistic": a USB
-# optical module (≈0.5 s to settle and expose); "zero": as fast as the pty allows.
-TIMINGS = {"realistic": (0.5, 1_000_000), "zero": (0.0, 10_000_000)}
-_BURST = 16_384  # most image bytes sent per tick, so a new command can interrupt an upload
+# timing profile -> (capture seconds, line rate in bytes/s, most image bytes sent per
+# tick). "realistic": a USB optical module (≈0.5 s to settle and expose), sent in
+# bursts so a new command can interrupt an upload; "zero": as fast as the pty allows.
+TIMINGS = {"realistic": (0.5, 1_000_000, 16_384), "zero": (0.0, 1e12, 1 << 20)}
 _WRITE_WAIT_S = 1.0
 
 
@@ -85,7 +85,7 @@ class FingerprintScannerSim(SerialSimulator):
         self.link = FlowControlledLink(link_path)
         if timing not in TIMINGS:
             raise ValueError(f"timing must be one of {sorted(TIMINGS)}, not {timing!r}")
-        self.capture_s, self.line_rate = TIMINGS[timing]
+        self.capture_s, self.line_rate, self.burst = TIMINGS[timing]
         self.generator = generator or FingerGenerator(seed)
         self.params = Params(0, SENSOR_ID, WIDTH, HEIGHT, PPI, address, packet_size)
         self.parser = PacketParser(address)
@@ -168,7 +168,7 @@ class FingerprintScannerSim(SerialSimulator):
         if not self._stream:
             self._budget = 0.0
             return
-        self._budget = min(self._budget + elapsed * self.line_rate, _BURST)
+        self._budget = min(self._budget + elapsed * self.line_rate, self.burst)
         while self._stream and len(self._stream[0]) <= self._budget:
             packet = self._stream.popleft()
             self._budget -= len(packet)

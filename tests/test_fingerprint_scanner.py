@@ -229,3 +229,18 @@ def test_simulator_control_commands(sim):
     assert sim.control({"do": "lift_finger"})["ok"] and not sim.finger_present
     with pytest.raises(FaultError):
         sim.control({"fault": "stuck_leaf"})  # a scanner has no leaves
+
+
+def test_realistic_timing_takes_about_half_a_second_per_capture():
+    with FingerprintScannerSim(seed=2, generator=GEN, timing="realistic") as device:
+        drv = FingerprintScanner(device.path).start()
+        try:
+            drv.connect(timeout_s=2)
+            device.place_finger(2)
+            started = time.monotonic()
+            img = drv.capture(timeout_s=3)
+            elapsed = time.monotonic() - started
+        finally:
+            drv.stop()
+    assert np.array_equal(img, GEN.impression(2, 0))
+    assert 0.5 <= elapsed < 2.0  # 0.5 s exposure + 120 KB at 1 MB/s
