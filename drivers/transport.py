@@ -137,8 +137,7 @@ class SerialTransport:
                 continue
             try:
                 data = self._port.read(max(1, self._port.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                # TypeError/AttributeError: pyserial internals after the fd vanished under it.
+            except (serial.SerialException, OSError) as exc:
                 self._report_loss(f"read failed: {exc}")
                 continue
             if not data:

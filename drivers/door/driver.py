@@ -157,8 +157,7 @@ class DoorController:
 
     def _on_port(self, up: bool, reason: str) -> None:
         self.state.link_up = up
-        if up:
-            self.link.reset()
+        if up:  # the transport has already reset the link's decoder and duplicate filter
             self._emit(LinkUp())
             for msg in (Hello(), KeepAlive(self.watchdog_ms)):  # HELLO is answered with a full STATUS
                 self._write(self.link.send(msg))
