@@ -1,6 +1,7 @@
 """DoorController against DoorSimulator over real ptys: commands, safety rules, every fault, a killed host."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -17,6 +18,7 @@ from drivers.door.protocol import (
     T, Beams, Emergency, Leaf, LeafState, Link, Open, Position, Power, PowerState, Reject, RejectReason, Tamper, Watchdog,
 )
 from drivers.presence import Direction, PresenceTracker
+from gate.reactor import Reactor
 from simulators.door import DoorSimulator, Profile, Walker, beam_walk
 from simulators.faults import FaultError, send_control
 from tests.serial_helpers import Recorder, wait_for
@@ -334,3 +336,30 @@ def test_tailgater_over_the_wire():
 def test_child_over_the_wire():
     out = presence_of([Walker(tall=False)])
     assert max(p.children for p in out) == 1
+
+
+def test_driver_events_reach_gate_logic_on_the_reactor_loop(sim):
+    """In the gate, events cross from the reader thread to the event loop via reactor.call_from_thread."""
+    reactor = Reactor()
+    seen_in_loop = []
+
+    async def main():
+        opened = asyncio.Event()
+
+        def on_event(ev):
+            seen_in_loop.append(reactor.in_loop())
+            if isinstance(ev, LeafState) and ev.leaf == Leaf.ENTRY and ev.position == Position.OPEN:
+                opened.set()
+
+        door = DoorController(sim.path, on_event=on_event, call=reactor.call_from_thread)
+        door.start()
+        try:
+            while door.state.entry is None:
+                await asyncio.sleep(0.01)
+            door.open(Leaf.ENTRY)
+            await asyncio.wait_for(opened.wait(), 5)
+        finally:
+            await reactor.run_blocking(door.stop)
+
+    asyncio.run(reactor.run(main))
+    assert seen_in_loop and all(seen_in_loop)
