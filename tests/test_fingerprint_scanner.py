@@ -7,6 +7,8 @@ import time
 import numpy as np
 import pytest
 import serial
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from drivers.fingerprint import protocol as p
 from drivers.fingerprint.driver import FingerprintScanner, NoFinger, ScannerError, ScannerTimeout
@@ -244,3 +246,19 @@ def test_realistic_timing_takes_about_half_a_second_per_capture():
             drv.stop()
     assert np.array_equal(img, GEN.impression(2, 0))
     assert 0.5 <= elapsed < 2.0  # 0.5 s exposure + 120 KB at 1 MB/s
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.one_of(st.binary(max_size=64),
+                          st.builds(lambda i, params: p.command(i, params), st.integers(0, 255), st.binary(max_size=8))),
+                max_size=12))
+def test_simulator_survives_any_bytes(chunks):
+    device = FingerprintScannerSim(seed=1, generator=GEN)  # not started: on_bytes runs here
+    try:
+        device.place_finger(1, {"noise": 0.2})
+        for chunk in chunks:
+            device.on_bytes(chunk)
+            device.on_tick(time.monotonic() + 1)
+        assert len(device.parser._buf) < 9 + p.MAX_PAYLOAD + 2  # never hoards bytes
+    finally:
+        device.stop()
