@@ -86,5 +86,14 @@ class FaceDetector:
             return []
         faces = [Face(box=tuple(float(v) / scale for v in r[:4]),
                       landmarks=(r[4:14].reshape(5, 2) / scale).astype(np.float32),
-                      score=float(r[14])) for r in rows]
+                      score=float(r[14])) for r in rows if _plausible(r, size)]
         return sorted(faces, key=lambda f: f.area, reverse=True)
+
+
+def _plausible(row: np.ndarray, size: tuple[int, int]) -> bool:
+    """YuNet can emit non-finite or far-off coordinates on degenerate input (noise, tiny frames)."""
+    if not np.all(np.isfinite(row)) or row[2] <= 0 or row[3] <= 0:
+        return False
+    points = row[4:14].reshape(5, 2)
+    w, h = size
+    return bool(np.all((points > -np.array([w, h])) & (points < 2 * np.array([w, h]))))

@@ -24,11 +24,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from biometrics.face.align import TEMPLATE
+from biometrics.face.align import TEMPLATE, similarity
 from biometrics.face.detector import LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH, Face
 
 CROP = 224
 _K = CROP / 112
+TEMPLATE_IED = float(np.linalg.norm(TEMPLATE[1] - TEMPLATE[0]))
 
 # Nose-tip depth in front of the eye/mouth plane, in inter-eye distances (adult
 # anthropometry, ~32 mm for ~63 mm), used to turn landmark offsets into angles.
@@ -143,8 +144,6 @@ def pose(landmarks: np.ndarray) -> Pose:
 
 def quality_crop(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     """224x224 grey crop aligned like SFace's input, for the appearance measures."""
-    from biometrics.face.align import similarity  # one alignment definition for both crops
-
     grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     return cv2.warpAffine(grey, similarity(landmarks, TEMPLATE * _K), (CROP, CROP),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -177,19 +176,23 @@ def appearance(crop: np.ndarray) -> Appearance:
     sharpness = float(fine.var() / (fine.var() + 4.0 * coarse.var() + 1e-6))
     halves = (_region(crop, 28, 56, 56, 100).mean(), _region(crop, 56, 56, 84, 100).mean())
     side_light = float(max(halves) / max(min(halves), 1.0))
-    # Open eyes: the iris is a dark blob about a fifth of the eye distance tall; a closed
-    # lid leaves only a thin lash line.  Measured as the tallest run of dark pixels in an eye
-    # region, in units of that iris height, so skin tone and exposure matter little.
+    # Open eyes: the iris is a dark band about a fifth of the eye distance tall in the eye's
+    # vertical profile; a closed lid leaves only a thin lash line.  Measured as the valley's
+    # width in units of that iris height: relative to the eye's own contrast, so skin tone and
+    # exposure matter little.
     cheeks = np.concatenate([_region(crop, 30, 66, 46, 80).ravel(), _region(crop, 66, 66, 82, 80).ravel()])
     skin = float(np.median(cheeks))
     openness = []
-    for centre in TEMPLATE[:2, 0]:
-        eye = _region(crop, centre - 6, 42, centre + 6, 62)
+    for eye_x in TEMPLATE[:2, 0]:
+        eye = _region(crop, eye_x - 6, 42, eye_x + 6, 62)
         profile = np.percentile(eye, 25, axis=1)
         depth = profile.max() - profile.min()
+        if depth <= 8:                      # no visible eye structure at all
+            openness.append(0.0)
+            continue
         # Rows count by how far they reach into the lower half of the valley (a soft count).
         valley = np.clip((profile.min() + depth / 2 - profile) / (depth / 4), 0.0, 1.0)
-        openness.append(float(valley.sum()) / (0.2 * 35.4 * _K) if depth > 8 else 0.0)
+        openness.append(float(valley.sum()) / (0.2 * TEMPLATE_IED * _K))
     eye_openness = min(openness)
     # Glasses: the bridge of a frame is one continuous horizontal edge across the nose at eye
     # level, where bare skin is smooth; texture and shading do not line up along a row.
