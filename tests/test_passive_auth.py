@@ -305,3 +305,75 @@ def test_trust_store_lookups(pki, store):
     assert store.issuers_of(pki.certs["ds_rogue"]) == []
     assert len(store.crls_for(pki.certs["csca_rsa"])) == 1
     assert store.countries == {"UT", "NL"} and len(store) == 3
+
+
+# --------------------------------------------------------------------------- explicit EC parameters
+
+def _explicit_spki(spki):
+    from asn1crypto import keys
+    from gate.document import eckeys
+    info = keys.PublicKeyInfo.load(spki.dump() if hasattr(spki, "dump") else spki)
+    oid = info["algorithm"]["parameters"].chosen.dotted
+    name = next(n for n, (o, *_) in eckeys.CURVES.items() if o == oid)
+    _, p, a, b, gx, n = eckeys.CURVES[name]
+    gy = pow((gx ** 3 + a * gx + b) % p, (p + 1) // 4, p)
+    assert (gy * gy - (gx ** 3 + a * gx + b)) % p == 0
+    size = (p.bit_length() + 7) // 8
+    domain = keys.SpecifiedECDomain({
+        "version": "ecdpVer1", "field_id": {"field_type": "prime_field", "parameters": p},
+        "curve": {"a": a.to_bytes(size, "big"), "b": b.to_bytes(size, "big")},
+        "base": b"\x04" + gx.to_bytes(size, "big") + gy.to_bytes(size, "big"),
+        "order": n, "cofactor": 1})
+    return keys.PublicKeyInfo({"algorithm": {"algorithm": "ec", "parameters": keys.ECDomainParameters(
+        name="specified", value=domain)}, "public_key": info["public_key"]})
+
+
+def _with_explicit_key(cert, issuer_key):
+    from asn1crypto import x509 as ax509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+    ac = ax509.Certificate.load(cert.public_bytes(Encoding.DER))
+    tbs = ac["tbs_certificate"]
+    tbs["subject_public_key_info"] = _explicit_spki(tbs["subject_public_key_info"])
+    h = hashes.SHA384() if issuer_key.curve.key_size >= 384 else hashes.SHA256()
+    sig = issuer_key.sign(tbs.dump(force=True), ec.ECDSA(h))
+    new = ax509.Certificate({"tbs_certificate": tbs, "signature_algorithm": ac["signature_algorithm"],
+                             "signature_value": sig})
+    out = x509.load_der_x509_certificate(new.dump())
+    from cryptography.exceptions import UnsupportedAlgorithm
+    with pytest.raises((ValueError, UnsupportedAlgorithm)):
+        out.public_key()                    # `cryptography` alone cannot use it
+    return out
+
+
+def test_explicit_ec_parameters_in_ds_and_csca(pki, face):
+    certs = dict(pki.certs)
+    certs["ds_ec"] = _with_explicit_key(pki.certs["ds_ec"], pki.keys["csca_ec"])
+    explicit_pki = TestPki(pki.dir, pki.country, pki.foreign_country, pki.keys, certs, pki.crls)
+    doc = explicit_pki.personalise(LINES, face, signer="ecdsa")
+    csca = _with_explicit_key(pki.certs["csca_ec"], pki.keys["csca_ec"])
+    store = trust.TrustStore(cscas=[csca], crls=[pki.crls["csca_ec"]])
+    result = pa.verify(doc.sod, doc.data_groups, store, mrz=doc.mrz_lines)
+    assert result.passed, result.reasons
+    # and a DG15 key with explicit parameters loads
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    key = ec.generate_private_key(ec.BrainpoolP256R1()).public_key()
+    spki = _explicit_spki(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)).dump()
+    assert lds.parse_dg15(lds.build_dg15(spki)) == spki
+
+
+def test_explicit_curve_table_matches_openssl():
+    import shutil
+    import subprocess
+    from asn1crypto import keys
+    from gate.document import eckeys
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl command not installed")
+    aliases = {"secp192r1": "prime192v1", "secp256r1": "prime256v1"}
+    for name in eckeys.CURVES:
+        der = subprocess.run(["openssl", "ecparam", "-name", aliases.get(name, name), "-param_enc",
+                              "explicit", "-outform", "DER"], capture_output=True, check=True).stdout
+        assert eckeys.curve_of(keys.ECDomainParameters.load(der).chosen) == name

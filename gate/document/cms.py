@@ -274,7 +274,8 @@ def verify_signer(sd: SignedData, cert: x509.Certificate) -> str | None:
             return "signed attributes lack contentType"
         if ct.dotted != sd.raw["encap_content_info"]["content_type"].dotted:
             return f"contentType attribute {ct.dotted} differs from eContentType"
-        public_key = cert.public_key()
+        from gate.document.eckeys import cert_public_key
+        public_key = cert_public_key(cert)
         signature = signer["signature"].native
         sig_alg = signer["signature_algorithm"]
         last: Exception | None = None
@@ -293,8 +294,19 @@ def verify_signer(sd: SignedData, cert: x509.Certificate) -> str | None:
 
 def verify_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     """None if `issuer` signed `cert` (names match, signature verifies), else the reason."""
+    from gate.document.eckeys import cert_public_key
     try:
-        cert.verify_directly_issued_by(issuer)
+        if cert.issuer != issuer.subject:
+            return "issuer name differs from the CA's subject"
+        key = cert_public_key(issuer)
+        params = cert.signature_algorithm_parameters
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params,
+                       cert.signature_hash_algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, params)
+        else:
+            cert.verify_directly_issued_by(issuer)
         return None
     except InvalidSignature:
         return "certificate signature does not verify with the issuer's key"

@@ -539,16 +539,17 @@ def parse_dg14(data: bytes) -> SecurityInfos:
 
 def parse_dg15(data: bytes) -> bytes:
     """Active-authentication public key (DER SubjectPublicKeyInfo), checked to load."""
-    from cryptography.hazmat.primitives.serialization import load_der_public_key
     top = _outer(data, 0x6F, "DG15")
     if not top.children:
         raise LdsError("DG15: SubjectPublicKeyInfo missing")
     spki = top.children[0].encode()
     from cryptography.exceptions import UnsupportedAlgorithm
+
+    from gate.document.eckeys import load_public_key
     try:
-        load_der_public_key(spki)
+        load_public_key(spki)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        # Explicit-parameter EC keys are legal in eMRTDs but not loadable by `cryptography`.
+        # Explicit parameters of a curve we do not know: legal, kept for later use.
         if not _is_explicit_ec(spki):
             raise LdsError(f"DG15: public key does not load: {exc}") from exc
     return spki

@@ -21,6 +21,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from gate.document import cms as _cms
+from gate.document.eckeys import cert_public_key
 from gate.errors import EGateError, ParseError
 
 ID_ICAO_CSCA_MASTER_LIST = "2.23.136.1.1.2"
@@ -190,7 +191,7 @@ class TrustStore:
             if crl.issuer != csca.subject:
                 continue
             try:
-                if crl.is_signature_valid(csca.public_key()):
+                if crl.is_signature_valid(cert_public_key(csca)):
                     out.append(crl)
             except _cms._PARSE_ERRORS:
                 continue

@@ -1,0 +1,130 @@
+"""EC public keys with explicit domain parameters.
+
+Some issuers put the full curve parameters (p, a, b, G, n) into DS and CSCA certificates and
+DG15/DG14 keys instead of a named-curve OID.  `cryptography` refuses such keys, so they are
+matched against the named curves below (values exported from OpenSSL's explicit encodings)
+and re-encoded with the curve's OID.  Unknown parameters stay unsupported.
+"""
+from __future__ import annotations
+
+from asn1crypto import keys
+from asn1crypto import x509 as ax509
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.serialization import Encoding, load_der_public_key
+
+# name: (OID, p, a, b, Gx, n)
+CURVES = {
+    "brainpoolP256r1": ("1.3.36.3.3.2.8.1.1.7",
+        0xA9FB57DBA1EEA9BC3E660A909D838D726E3BF623D52620282013481D1F6E5377,
+        0x7D5A0975FC2C3057EEF67530417AFFE7FB8055C126DC5C6CE94A4B44F330B5D9,
+        0x26DC5C6CE94A4B44F330B5D9BBD77CBF958416295CF7E1CE6BCCDC18FF8C07B6,
+        0x8BD2AEB9CB7E57CB2C4B482FFC81B7AFB9DE27E1E3BD23C23A4453BD9ACE3262,
+        0xA9FB57DBA1EEA9BC3E660A909D838D718C397AA3B561A6F7901E0E82974856A7),
+    "brainpoolP384r1": ("1.3.36.3.3.2.8.1.1.11",
+        0x8CB91E82A3386D280F5D6F7E50E641DF152F7109ED5456B412B1DA197FB71123ACD3A729901D1A71874700133107EC53,
+        0x7BC382C63D8C150C3C72080ACE05AFA0C2BEA28E4FB22787139165EFBA91F90F8AA5814A503AD4EB04A8C7DD22CE2826,
+        0x4A8C7DD22CE28268B39B55416F0447C2FB77DE107DCD2A62E880EA53EEB62D57CB4390295DBC9943AB78696FA504C11,
+        0x1D1C64F068CF45FFA2A63A81B7C13F6B8847A3E77EF14FE3DB7FCAFE0CBD10E8E826E03436D646AAEF87B2E247D4AF1E,
+        0x8CB91E82A3386D280F5D6F7E50E641DF152F7109ED5456B31F166E6CAC0425A7CF3AB6AF6B7FC3103B883202E9046565),
+    "brainpoolP512r1": ("1.3.36.3.3.2.8.1.1.13",
+        0xAADD9DB8DBE9C48B3FD4E6AE33C9FC07CB308DB3B3C9D20ED6639CCA703308717D4D9B009BC66842AECDA12AE6A380E62881FF2F2D82C68528AA6056583A48F3,
+        0x7830A3318B603B89E2327145AC234CC594CBDD8D3DF91610A83441CAEA9863BC2DED5D5AA8253AA10A2EF1C98B9AC8B57F1117A72BF2C7B9E7C1AC4D77FC94CA,
+        0x3DF91610A83441CAEA9863BC2DED5D5AA8253AA10A2EF1C98B9AC8B57F1117A72BF2C7B9E7C1AC4D77FC94CADC083E67984050B75EBAE5DD2809BD638016F723,
+        0x81AEE4BDD82ED9645A21322E9C4C6A9385ED9F70B5D916C1B43B62EEF4D0098EFF3B1F78E2D0D48D50D1687B93B97D5F7C6D5047406A5E688B352209BCB9F822,
+        0xAADD9DB8DBE9C48B3FD4E6AE33C9FC07CB308DB3B3C9D20ED6639CCA70330870553E5C414CA92619418661197FAC10471DB1D381085DDADDB58796829CA90069),
+    "secp192r1": ("1.2.840.10045.3.1.1",
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFF,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFC,
+        0x64210519E59C80E70FA7E9AB72243049FEB8DEECC146B9B1,
+        0x188DA80EB03090F67CBF20EB43A18800F4FF0AFD82FF1012,
+        0xFFFFFFFFFFFFFFFFFFFFFFFF99DEF836146BC9B1B4D22831),
+    "secp224r1": ("1.3.132.0.33",
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF000000000000000000000001,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFE,
+        0xB4050A850C04B3ABF54132565044B0B7D7BFD8BA270B39432355FFB4,
+        0xB70E0CBD6BB4BF7F321390B94A03C1D356C21122343280D6115C1D21,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFF16A2E0B8F03E13DD29455C5C2A3D),
+    "secp256r1": ("1.2.840.10045.3.1.7",
+        0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF,
+        0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFC,
+        0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B,
+        0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+        0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551),
+    "secp384r1": ("1.3.132.0.34",
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFF0000000000000000FFFFFFFF,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFFFF0000000000000000FFFFFFFC,
+        0xB3312FA7E23EE7E4988E056BE3F82D19181D9C6EFE8141120314088F5013875AC656398D8A2ED19D2A85C8EDD3EC2AEF,
+        0xAA87CA22BE8B05378EB1C71EF320AD746E1D3B628BA79B9859F741E082542A385502F25DBF55296C3A545E3872760AB7,
+        0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973),
+    "secp521r1": ("1.3.132.0.35",
+        0x1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF,
+        0x1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC,
+        0x51953EB9618E1C9A1F929A21A0B68540EEA2DA725B99B315F3B8B489918EF109E156193951EC7E937B1652C0BD3BB1BF073573DF883D2C34F1EF451FD46B503F00,
+        0xC6858E06B70404E9CD9E3ECB662395B4429C648139053FB521F828AF606B4D3DBAA14B5E77EFE75928FE1DC127A2FFA8DE3348B3C1856A429BF97E7E31C2E5BD66,
+        0x1FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409),
+}
+
+_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError)
+
+
+def curve_of(domain: keys.SpecifiedECDomain) -> str | None:
+    """Name of the named curve whose parameters equal `domain`, or None."""
+    try:
+        if domain["field_id"]["field_type"].native != "prime_field":
+            return None
+        p = domain["field_id"]["parameters"].native
+        a = int.from_bytes(domain["curve"]["a"].native, "big")
+        b = int.from_bytes(domain["curve"]["b"].native, "big")
+        base = domain["base"].native
+        n = domain["order"].native
+    except _ERRORS:
+        return None
+    size = (p.bit_length() + 7) // 8
+    if not base or base[0] not in (2, 3, 4) or len(base) < 1 + size:
+        return None
+    gx = int.from_bytes(base[1:1 + size], "big")
+    for name, (_oid, cp, ca, cb, cgx, cn) in CURVES.items():
+        if (p, a, b, gx, n) == (cp, ca, cb, cgx, cn):
+            return name
+    return None
+
+
+def named_curve_spki(spki: bytes) -> bytes | None:
+    """`spki` re-encoded with a named-curve OID if it is an EC key with explicit parameters
+    of a known curve; None otherwise."""
+    try:
+        info = keys.PublicKeyInfo.load(spki, strict=True)
+        alg = info["algorithm"]
+        if alg["algorithm"].native != "ec" or alg["parameters"].name != "specified":
+            return None
+        name = curve_of(alg["parameters"].chosen)
+        if name is None:
+            return None
+        return keys.PublicKeyInfo({
+            "algorithm": {"algorithm": "ec",
+                          "parameters": keys.ECDomainParameters(name="named", value=CURVES[name][0])},
+            "public_key": info["public_key"],
+        }).dump()
+    except _ERRORS:
+        return None
+
+
+def load_public_key(spki: bytes):
+    """`load_der_public_key`, also for explicit-parameter EC keys of known curves."""
+    try:
+        return load_der_public_key(spki)
+    except (ValueError, UnsupportedAlgorithm):
+        named = named_curve_spki(spki)
+        if named is None:
+            raise
+        return load_der_public_key(named)
+
+
+def cert_public_key(cert: x509.Certificate):
+    """`cert.public_key()`, also for explicit-parameter EC keys of known curves."""
+    try:
+        return cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        tbs = ax509.Certificate.load(cert.public_bytes(Encoding.DER))["tbs_certificate"]
+        return load_public_key(tbs["subject_public_key_info"].dump())
