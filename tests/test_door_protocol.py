@@ -255,11 +255,13 @@ def test_undecodable_frame_is_acked_and_reported():
     assert out[1] == Undecodable(0x77, "frame type: 119 is not a valid T")
 
 
-def test_queue_is_bounded():
+def test_queue_is_bounded_and_drops_are_reported():
     link = Link(max_queue=4)
-    for _ in range(10):
-        link.send(Tamper(True))
+    out = []
+    for i in range(10):
+        out += link.send(KeepAlive(100 + i))
     assert link.errors["queue_overflow"] == 5
+    assert [e.message for e in out if isinstance(e, SendFailed)] == [KeepAlive(101 + i) for i in range(5)]
 
 
 def test_link_tick_flushes_a_stale_partial_frame_after_a_quiet_gap():

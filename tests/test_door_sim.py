@@ -15,7 +15,8 @@ import serial
 
 from drivers.door.driver import CommandFailed, DoorController, LeafFault, LinkDown, LinkUp
 from drivers.door.protocol import (
-    T, Beams, Emergency, Leaf, LeafState, Link, Open, Position, Power, PowerState, Reject, RejectReason, Tamper, Watchdog,
+    T, Beams, Emergency, Leaf, LeafState, Link, Open, Position, Power, PowerState, Reject, RejectReason, Status, Tamper,
+    Watchdog,
 )
 from drivers.presence import Direction, PresenceTracker
 from gate.reactor import Reactor
@@ -363,3 +364,22 @@ def test_driver_events_reach_gate_logic_on_the_reactor_loop(sim):
 
     asyncio.run(reactor.run(main))
     assert seen_in_loop and all(seen_in_loop)
+
+
+def test_sequence_wraps_over_the_wire_and_config_builds_the_driver(sim):
+    from gate.config import DoorConfig
+
+    events = Recorder()
+    d = DoorController.from_config(DoorConfig(port=sim.path, watchdog_ms=2000), door_travel_s=3.0, on_event=events)
+    assert d.watchdog_ms == 2000 and d.travel_timeout_s == 3.0
+    d.start()
+    try:
+        wait_for(lambda: d.state.entry is not None, what="status")
+        for batch in range(6):  # 300 > 256 frames each way: both sequence counters wrap
+            for _ in range(50):
+                d.query_status()
+            wait_for(lambda: len(of_type(events, Status)) >= 51 + 50 * batch, what=f"answers to batch {batch}")
+        assert d.errors["duplicates"] == 0 and sim.wire.errors["duplicates"] == 0
+        assert d.errors["send_failed"] == 0
+    finally:
+        d.stop()

@@ -467,11 +467,13 @@ class Link:
         with self._lock:
             if isinstance(msg, Hello):
                 self._last_rx_seq = None  # whatever the peer sends next is new
+            dropped: list[LinkEvent] = []
             if len(self._queue) >= self.max_queue:
-                self._queue.popleft()  # a peer this far behind resynchronises from STATUS anyway
+                # A peer this far behind resynchronises from STATUS anyway; the drop is reported.
+                dropped.append(SendFailed(self._queue.popleft(), 0))
                 self.counters["queue_overflow"] += 1
             self._queue.append(msg)
-            return self._pump()
+            return dropped + self._pump()
 
     def tick(self) -> list[LinkEvent]:
         """Call often (every ~10-20 ms): flushes a stale partial frame, retransmits or gives up."""
