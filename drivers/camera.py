@@ -15,7 +15,7 @@ Network sources go through the FFmpeg backend with open/read timeouts
 (`CAP_PROP_OPEN_TIMEOUT_MSEC`, `CAP_PROP_READ_TIMEOUT_MSEC`); MJPEG over HTTP
 (multipart/x-mixed-replace) is read by FFmpeg's mpjpeg demuxer.
 
-    cam = Camera("http://127.0.0.1:8081/stream.mjpg", on_status=print).start()
+    cam = Camera.from_config(cfg.devices.camera, on_status=..., call=reactor.call_from_thread).start()
     frame = cam.wait_frame(timeout_s=2)        # Frame(image=BGR uint8, seq, at)
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from drivers.transport import call_directly
 from gate import logs
 from gate.errors import DeviceError
 
@@ -64,15 +65,18 @@ def _parse_source(source: int | str) -> int | str:
 
 
 class Camera:
-    def __init__(self, source: int | str, *, open_timeout_s: float = 3.0, read_timeout_s: float = 1.0,
+    def __init__(self, source: int | str, *, width: int | None = None, height: int | None = None,
+                 open_timeout_s: float = 3.0, read_timeout_s: float = 1.0,
                  backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
-                 on_status: Callable[[str, str], None] | None = None):
+                 on_status: Callable[[str, str], None] | None = None, call: Callable[..., None] = call_directly):
         self.source = _parse_source(source)
+        self.size = (width, height)  # asked of a local device; streams and files come as they are
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.on_status = on_status or (lambda status, reason: None)  # runs on the grabber thread
+        self.on_status = on_status or (lambda status, reason: None)
+        self.call = call  # how on_status reaches its thread: reactor.call_from_thread in the gate
         self.counters = CameraCounters()
         self.status = "stopped"   # stopped | connecting | streaming | down
         self._frame: Frame | None = None
@@ -81,6 +85,11 @@ class Camera:
         self._generation = 0
         self._read_started: float | None = None  # when the current grabber entered read()
         self._supervisor: threading.Thread | None = None
+
+    @classmethod
+    def from_config(cls, cfg, **kw) -> Camera:
+        """From `devices.camera` (gate.config.CameraConfig)."""
+        return cls(cfg.source, width=cfg.width, height=cfg.height, **kw)
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> Camera:
@@ -146,7 +155,12 @@ class Camera:
 
     def _open(self) -> cv2.VideoCapture:
         if isinstance(self.source, int):
-            return cv2.VideoCapture(self.source)
+            cap = cv2.VideoCapture(self.source)
+            width, height = self.size
+            if cap.isOpened() and width and height:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+            return cap
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(self.open_timeout_s * 1000),
                   cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(self.read_timeout_s * 1000)]
         return cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, params)
@@ -211,6 +225,6 @@ class Camera:
         self.status = status
         log.info("camera_status", source=self._name, status=status, reason=reason)
         try:
-            self.on_status(status, reason)
+            self.call(self.on_status, status, reason)
         except Exception as exc:  # a callback bug must not kill the grabber
             log.error("camera_status_callback_failed", error=f"{type(exc).__name__}: {exc}")

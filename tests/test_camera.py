@@ -250,3 +250,17 @@ def test_simulator_rejects_unknown_scenes_and_serves_snapshots(sim):
     with urllib.request.urlopen(sim.url.replace("stream.mjpg", "frame.jpg"), timeout=3) as reply:
         img = cv2.imdecode(np.frombuffer(reply.read(), np.uint8), cv2.IMREAD_COLOR)
     assert img.shape == (480, 640, 3)
+
+
+def test_from_config_and_status_through_call(sim):
+    from gate.config import CameraConfig
+
+    calls = []
+    cam = Camera.from_config(CameraConfig(source=sim.url), on_status=lambda s, r: None,
+                             call=lambda fn, *args: calls.append(args[0])).start()
+    try:
+        cam.wait_frame(0, 3)
+        wait_for(lambda: "streaming" in calls, what="status via call")
+    finally:
+        cam.stop()
+    assert calls[0] == "connecting" and calls[-1] == "stopped"

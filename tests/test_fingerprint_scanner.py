@@ -262,3 +262,17 @@ def test_simulator_survives_any_bytes(chunks):
         assert len(device.parser._buf) < 9 + p.MAX_PAYLOAD + 2  # never hoards bytes
     finally:
         device.stop()
+
+
+def test_from_config_and_link_events_through_call(sim):
+    from gate.config import SerialPort
+
+    links = []
+    drv = FingerprintScanner.from_config(SerialPort(port=sim.path), call=lambda fn, *args: links.append(args)).start()
+    try:
+        assert drv.connect(timeout_s=2).width == 300
+        sim.faults.inject("unplug", duration_s=0.1)
+        wait_for(lambda: len(links) >= 3, timeout=3, what="down and up again")
+    finally:
+        drv.stop()
+    assert links[:3] == [(True, "connected"), (False, links[1][1]), (True, "connected")]

@@ -7,7 +7,7 @@ the parser and counted (`counters()`); nothing the device sends can crash or
 hang the caller. When the port comes back after a loss the next call first
 resynchronises (HANDSHAKE, READ_PARAMS) - the device lost its image buffer.
 
-    scanner = FingerprintScanner("/dev/serial/by-id/...").start()
+    scanner = FingerprintScanner.from_config(cfg.devices.fingerprint, call=reactor.call_from_thread).start()
     scanner.connect(timeout_s=2)
     image = scanner.capture(timeout_s=10)     # numpy uint8 (height, width), 500 ppi
 """
@@ -24,7 +24,7 @@ import numpy as np
 from drivers.fingerprint.protocol import (
     BROADCAST, Answer, Code, FingerState, HostProtocol, Image, ImageIncomplete, Instruction, LedColour, LedMode, Params,
 )
-from drivers.transport import SerialTransport
+from drivers.transport import SerialTransport, call_directly
 from gate import logs
 from gate.errors import DeviceError
 
@@ -57,6 +57,7 @@ class FingerprintScanner:
     def __init__(self, url: str, *, address: int = BROADCAST, command_timeout_s: float = 1.0,
                  capture_timeout_s: float = 3.0, upload_timeout_s: float = 3.0, retries: int = 2,
                  poll_s: float = 0.05, on_link: Callable[[bool, str], None] | None = None,
+                 call: Callable[..., None] = call_directly, baudrate: int = 115200,
                  backoff_initial_s: float = 0.05, backoff_max_s: float = 2.0):
         self.protocol = HostProtocol(address)
         self.command_timeout_s = command_timeout_s
@@ -66,12 +67,21 @@ class FingerprintScanner:
         self.poll_s = poll_s
         self.driver_counters = DriverCounters()
         self._on_link_hook = on_link or (lambda up, reason: None)
+        self.call = call  # how on_link reaches its thread: reactor.call_from_thread in the gate
         self._events: queue.Queue = queue.Queue()
         self._lock = threading.Lock()  # one command at a time: the device is half-duplex
         self._synced = False
         self._stopped = threading.Event()
+        # Events go straight to our queue on the reader thread (blocking calls wait on it);
+        # only the link hook goes through `call`.
         self.transport = SerialTransport(url, self.protocol, self._on_events, self._on_link, name="fingerprint",
-                                         backoff_initial_s=backoff_initial_s, backoff_max_s=backoff_max_s)
+                                         baudrate=baudrate, backoff_initial_s=backoff_initial_s,
+                                         backoff_max_s=backoff_max_s)
+
+    @classmethod
+    def from_config(cls, cfg, **kw) -> FingerprintScanner:
+        """From `devices.fingerprint` (gate.config.SerialPort)."""
+        return cls(cfg.port, baudrate=cfg.baudrate, **kw)
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self) -> FingerprintScanner:
@@ -230,4 +240,4 @@ class FingerprintScanner:
         if not up:
             self.driver_counters.link_losses += 1
         self._synced = False  # after any (re)connection the device state is unknown
-        self._on_link_hook(up, reason)
+        self.call(self._on_link_hook, up, reason)
