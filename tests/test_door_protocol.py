@@ -259,9 +259,9 @@ def test_queue_is_bounded_and_drops_are_reported():
     link = Link(max_queue=4)
     out = []
     for i in range(10):
-        out += link.send(KeepAlive(100 + i))
+        out += link.send(Open(Leaf(i % 2)) if i < 5 else Lock(Leaf.EXIT))
     assert link.errors["queue_overflow"] == 5
-    assert [e.message for e in out if isinstance(e, SendFailed)] == [KeepAlive(101 + i) for i in range(5)]
+    assert [e.message for e in out if isinstance(e, SendFailed)] == [Open(Leaf(1 - i % 2)) for i in range(4)] + [Lock(Leaf.EXIT)]
 
 
 def test_link_tick_flushes_a_stale_partial_frame_after_a_quiet_gap():
@@ -274,6 +274,20 @@ def test_link_tick_flushes_a_stale_partial_frame_after_a_quiet_gap():
     clock.now = 0.05
     out = link.tick()
     assert transmitted(out) == [encode_frame(3, T.ACK)] and Tamper(True) in out
+
+
+def test_keepalive_jumps_the_queue_and_is_not_repeated():
+    link = Link()
+    link.send(Open(Leaf.ENTRY))  # outstanding
+    for msg in (Close(Leaf.EXIT), KeepAlive(500), Lock(Leaf.EXIT), KeepAlive(600)):
+        assert link.send(msg) == []
+    order = []
+    for _ in range(3):
+        (ack_for,) = [FrameDecoder().feed(link._outstanding[1])[0].seq]
+        out = link.feed(encode_frame(ack_for, T.ACK))
+        (frame,) = FrameDecoder().feed(transmitted(out)[0])
+        order.append(decode_message(frame.type, frame.payload))
+    assert order == [KeepAlive(600), Close(Leaf.EXIT), Lock(Leaf.EXIT)] and link.idle is False
 
 
 def test_stale_ack_ignored():
@@ -289,7 +303,7 @@ def test_lossy_line_delivers_each_command_once_and_in_order(rng, count, loss):
     in order, unless the sender reported it failed after all retries."""
     clock = Clock()
     host, ctrl = Link(clock=clock, max_retries=8), Link(clock=clock, max_retries=8)
-    sent = [KeepAlive(100 + i) for i in range(count)]
+    sent = [Reject(i, RejectReason.BAD_PAYLOAD) for i in range(count)]  # any distinct DATA messages
     received, failed = [], []
 
     def line(events, to):
@@ -310,7 +324,7 @@ def test_lossy_line_delivers_each_command_once_and_in_order(rng, count, loss):
         # carry frames both ways until neither side has anything more to say
         while host_out or ctrl_out:
             failed.extend(e.message for e in host_out if isinstance(e, SendFailed))
-            received.extend(e for e in ctrl_out if isinstance(e, KeepAlive))
+            received.extend(e for e in ctrl_out if isinstance(e, Reject))
             host_out, ctrl_out = line(ctrl_out, host), line(host_out, ctrl)
 
     pending = []

@@ -472,7 +472,13 @@ class Link:
                 # A peer this far behind resynchronises from STATUS anyway; the drop is reported.
                 dropped.append(SendFailed(self._queue.popleft(), 0))
                 self.counters["queue_overflow"] += 1
-            self._queue.append(msg)
+            if isinstance(msg, KeepAlive):
+                # The watchdog must not starve behind a backlog: a keep-alive goes first and
+                # replaces one still waiting.
+                self._queue = deque(m for m in self._queue if not isinstance(m, KeepAlive))
+                self._queue.appendleft(msg)
+            else:
+                self._queue.append(msg)
             return dropped + self._pump()
 
     def tick(self) -> list[LinkEvent]:
