@@ -159,7 +159,7 @@ class ControlServer:
             if not isinstance(request, dict):
                 raise FaultError("a request is a JSON object")
             return self.handler(request)
-        except (ValueError, TypeError, EGateError) as exc:
+        except Exception as exc:  # any bad request is answered; the control socket never dies
             return {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
 
     def close(self) -> None:

@@ -294,6 +294,9 @@ def test_simulator_cli_and_control_socket(tmp_path):
         assert send_control(sock, {"do": "walk", "walkers": [{"tall": False}, {"delay": 3}], "step_s": 0.01})["ok"]
         bad = send_control(sock, {"fault": "meltdown"})
         assert not bad["ok"] and "not supported" in bad["error"]
+        assert not send_control(sock, {"do": "power", "state": "nuclear"})["ok"]
+        assert not send_control(sock, {"do": "walk", "walkers": [{"legs": 3}]})["ok"]
+        assert send_control(sock, {"do": "status"})["ok"]  # still serving after bad requests
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
