@@ -129,9 +129,11 @@ def test_dg2_decode_can_be_skipped():
 
 
 def test_dg2_undecodable_image_is_an_error():
-    img = bytearray(face())
-    img[200:400] = b"\x00" * 200
-    data = dg2_with(0x5F2E, iso19794_record(b"\xFF\xD8\xFF" + b"\x00" * 50, 10, 10), 0x0008)
+    # SOI, a valid SOF0 (16x16, 3 components), then EOI: a size but no image data.
+    sof = bytes.fromhex("FFC000110800100010030122000211010311 01".replace(" ", ""))
+    jpeg = b"\xFF\xD8" + sof + b"\xFF\xD9"
+    assert lds.image_dimensions(jpeg) == (16, 16)
+    data = dg2_with(0x5F2E, iso19794_record(jpeg, 16, 16), 0x0008)
     with pytest.raises(LdsError, match="could not be decoded"):
         lds.parse_dg2(data)
 
@@ -196,3 +198,20 @@ def test_sod_content():
         lds.sod_content(inner)
     with pytest.raises(LdsError, match="declares"):
         lds.sod_content(b"\x77\x05\x00")
+
+
+@pytest.mark.parametrize("fmt", [".jpg", ".jp2"])
+def test_image_dimensions_from_headers(fmt):
+    assert lds.image_dimensions(face(fmt, 123, 77)) == (123, 77)
+    assert lds.image_dimensions(b"\xFF\x4F\xFF\x51" + bytes(4) + (640).to_bytes(4, "big")
+                                + (480).to_bytes(4, "big") + bytes(8)) == (640, 480)
+
+
+def test_hostile_image_size_is_refused_before_decoding():
+    jpeg = bytearray(face())
+    sof = jpeg.find(b"\xFF\xC0")
+    jpeg[sof + 5:sof + 9] = b"\xFF\xFF\xFF\xFF"          # 65535 x 65535 declared
+    with pytest.raises(LdsError, match="implausible"):
+        lds.decode_image(bytes(jpeg))
+    with pytest.raises(LdsError, match="no image size"):
+        lds.decode_image(b"\xFF\xD8\xFF\xE0\x00\x02")

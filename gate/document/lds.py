@@ -208,13 +208,61 @@ class FaceImage:
                 "decoded_shape": shape}
 
 
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG SOF segment or a JPEG 2000 header, without decoding."""
+    fmt = image_format_of(data)
+    if fmt == "jpeg":
+        pos = 2
+        while pos + 4 <= len(data):
+            if data[pos] != 0xFF:
+                return None
+            marker = data[pos + 1]
+            if marker == 0xFF:                   # fill byte
+                pos += 1
+                continue
+            if marker in (0x01, *range(0xD0, 0xD8)):
+                pos += 2
+                continue
+            length = int.from_bytes(data[pos + 2:pos + 4], "big")
+            if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+                if pos + 9 > len(data):
+                    return None
+                h = int.from_bytes(data[pos + 5:pos + 7], "big")
+                w = int.from_bytes(data[pos + 7:pos + 9], "big")
+                return w, h
+            if marker == 0xDA or length < 2:
+                return None
+            pos += 2 + length
+        return None
+    if fmt == "jpeg2000":
+        if data[:4] == b"\xFF\x4F\xFF\x51":       # raw codestream: SIZ segment
+            if len(data) < 24:
+                return None
+            xs, ys = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
+            xo, yo = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+            return xs - xo, ys - yo
+        i = data.find(b"ihdr")
+        if i < 0 or i + 12 > len(data):
+            return None
+        return int.from_bytes(data[i + 8:i + 12], "big"), int.from_bytes(data[i + 4:i + 8], "big")
+    return None
+
+
 def decode_image(data: bytes, what: str = "image"):
-    """Decode JPEG / JPEG 2000 with OpenCV into a BGR array; LdsError if it cannot."""
+    """Decode JPEG / JPEG 2000 with OpenCV into a BGR array; LdsError if it cannot.
+
+    The declared size is checked first, so a few hostile header bytes cannot make OpenCV
+    allocate gigabytes."""
     import cv2
     import numpy as np
     fmt = image_format_of(data)
     if fmt not in ("jpeg", "jpeg2000"):
         raise LdsError(f"{what}: neither JPEG nor JPEG 2000 (starts {data[:4].hex()})")
+    dims = image_dimensions(data)
+    if dims is None:
+        raise LdsError(f"{what}: {fmt} header gives no image size")
+    if dims[0] <= 0 or dims[1] <= 0 or dims[0] * dims[1] > MAX_IMAGE_PIXELS:
+        raise LdsError(f"{what}: declared size {dims[0]}x{dims[1]} is implausible")
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None or img.size == 0:
         raise LdsError(f"{what}: {fmt} data could not be decoded")
