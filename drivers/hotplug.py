@@ -180,3 +180,10 @@ class HotplugMonitor:
 def watch_transport(monitor: HotplugMonitor, name: str, transport, usb_id: str | None = None) -> Watch:
     """Report the transport's port down the moment the device is removed."""
     return monitor.add(name, transport.url, usb_id or None, on_removed=transport.lost)
+
+
+def watch_configured(monitor: HotplugMonitor, devices, transports: dict) -> list[Watch]:
+    """Watch each named transport with the `usb_id` configured for it under `devices`
+    (gate.config.Devices: door, mrz_reader, fingerprint)."""
+    return [watch_transport(monitor, name, transport, getattr(devices, name).usb_id)
+            for name, transport in transports.items()]

@@ -8,7 +8,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from drivers.door.protocol import Link
-from drivers.hotplug import HotplugMonitor, UsbId, sysfs_usb_id, udev_available, watch_transport
+from drivers.hotplug import (
+    HotplugMonitor, UsbId, sysfs_usb_id, udev_available, watch_configured, watch_transport,
+)
 from drivers.transport import SerialTransport
 from gate.errors import ParseError
 from simulators.door import DoorSimulator
@@ -98,3 +100,22 @@ def test_udev_mode_starts_a_real_monitor():
         assert monitor.mode == "udev" and monitor._observer is not None
     finally:
         monitor.stop()
+
+
+def test_watches_built_from_config(tmp_path):
+    from gate.config import DoorConfig, SerialPort
+
+    devices = SimpleNamespace(door=DoorConfig(port=str(tmp_path / "door"), usb_id="0403:6001:DOOR1"),
+                              mrz_reader=SerialPort(port=str(tmp_path / "mrz")))
+    transports = {name: SimpleNamespace(url=getattr(devices, name).port, lost=Recorder()) for name in ("door", "mrz_reader")}
+    monitor = HotplugMonitor(use_udev=True)
+    door, mrz = watch_configured(monitor, devices, transports)
+    assert door.usb_id == UsbId("0403", "6001", "DOOR1") and mrz.usb_id is None
+    monitor.on_udev_event(SimpleNamespace(action="add", device_node="/dev/ttyUSB0", device_links=(),
+                                          properties={"ID_VENDOR_ID": "0403", "ID_MODEL_ID": "6001",
+                                                      "ID_SERIAL_SHORT": "DOOR1"}))
+    monitor.on_udev_event(SimpleNamespace(action="remove", device_node="/dev/ttyUSB0", device_links=(),
+                                          properties={"ID_VENDOR_ID": "0403", "ID_MODEL_ID": "6001",
+                                                      "ID_SERIAL_SHORT": "DOOR1"}))
+    assert transports["door"].lost.snapshot() == ["udev remove /dev/ttyUSB0"]
+    assert transports["mrz_reader"].lost.snapshot() == []
