@@ -3,6 +3,7 @@
 Each figure is printed with a ratio to a baseline measured in the same run:
 - round trip: DoorController command -> ACK, vs a raw byte echo over the same kind of pty;
 - decoding: FrameDecoder frames/s, vs computing the CRC of the same frames alone;
+- port loss: unplug -> LinkDown, vs the transport's read timeout (what a polled check would cost);
 - watchdog: host stop -> controller locked, vs the configured watchdog period.
 
   .venv/bin/python -m bench.drivers.door_link [--rounds 300]
@@ -97,6 +98,28 @@ def watchdog_reaction(period_ms: int) -> float:
         return time.monotonic() - stopped
 
 
+def loss_detection(rounds: int) -> float:
+    """Unplug -> LinkDown reported by the driver, median over `rounds` unplug/replug cycles."""
+    with DoorSimulator(profile="zero-latency") as sim:
+        down = threading.Event()
+        door = DoorController(sim.path, on_event=lambda ev: down.set() if type(ev).__name__ == "LinkDown" else None)
+        door.transport.backoff_initial_s = door.transport.backoff_max_s = 0.01
+        door.start()
+        times = []
+        try:
+            for _ in range(rounds):
+                wait(lambda: door.state.link_up and door.state.entry is not None)
+                down.clear()
+                t = time.perf_counter()
+                sim.faults.inject("unplug")
+                wait(down.is_set)
+                times.append(time.perf_counter() - t)
+                sim.faults.clear("unplug")
+        finally:
+            door.stop()
+    return statistics.median(times)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=300)
@@ -111,6 +134,10 @@ def main(argv=None) -> int:
     print(json.dumps({"figure": "door_frames_decoded_per_s", "value": round(dec),
                       "baseline": "crc16 alone per frame", "baseline_value": round(crc_only),
                       "ratio": round(dec / crc_only, 3)}))
+    loss = loss_detection(20)
+    print(json.dumps({"figure": "port_loss_reported_ms", "value": round(loss * 1e3, 2),
+                      "baseline": "transport read timeout (bound of a polled check)", "baseline_value": 20,
+                      "ratio": round(loss * 1e3 / 20, 3)}))
     period = 500
     react = watchdog_reaction(period)
     print(json.dumps({"figure": "watchdog_lock_after_host_stop_ms", "value": round(react * 1e3, 1),
