@@ -129,7 +129,7 @@ def test_watchdog_locks_when_host_stops_and_refuses_open_until_keepalive(sim):
     d.stop()
     stopped = time.monotonic()
     wait_for(lambda: sim.watchdog_trips, timeout=2, what="watchdog trip")
-    assert sim.watchdog_trips[0] - sim.last_keepalive <= 0.3 + 0.05
+    assert sim.watchdog_trips[0] - sim.last_keepalive <= 0.3 + 0.1  # period plus scheduling jitter of the 10 ms tick
     wait_for(lambda: sim.status().exit == LeafState(Leaf.EXIT, Position.CLOSED, True), what="exit locked")
     assert time.monotonic() - stopped < 1.0
     events = Recorder()
@@ -193,9 +193,9 @@ def test_killed_host_mid_passage_controller_locks_within_watchdog_period():
             host.wait(5)
             wait_for(lambda: sim.status().entry == LeafState(Leaf.ENTRY, Position.CLOSED, True),
                      timeout=2, what="entry closed and locked by the controller")
-            assert time.monotonic() - killed <= watchdog_ms / 1000 + 0.1
+            assert time.monotonic() - killed <= watchdog_ms / 1000 + 0.15
             assert len(sim.watchdog_trips) == 1 and sim.status().watchdog_tripped
-            assert sim.watchdog_trips[0] - sim.last_keepalive <= watchdog_ms / 1000 + 0.03
+            assert sim.watchdog_trips[0] - sim.last_keepalive <= watchdog_ms / 1000 + 0.1
         finally:
             host.kill()
             host.wait(5)
