@@ -55,12 +55,14 @@ def test_response_replayed_with_stale_ssc_is_rejected():
 
 def test_plain_error_status_is_raised_typed():
     sm = SecureMessaging(KS_ENC, KS_MAC, SSC)
+    sm.protect(Command(0, 0xB0, 0, 0, le=4))
     with pytest.raises(SecurityNotSatisfied):
         sm.unprotect(Response(b"", 0x6982), "READ BINARY")
 
 
 def test_response_without_mac_is_rejected():
     sm = SecureMessaging(KS_ENC, KS_MAC, SSC)
+    sm.protect(Command(0, 0xB0, 0, 0, le=4))
     with pytest.raises(SmError, match="no 8-byte MAC"):
         sm.unprotect(Response(H("99029000"), 0x9000), "READ BINARY")
 
@@ -71,7 +73,7 @@ def test_response_without_mac_is_rejected():
 def test_ssc_keeps_leading_zero_bytes_and_wraps(ssc, after):
     sm = SecureMessaging(KS_ENC, KS_MAC, ssc)
     cmd = sm.protect(Command(0, 0xB0, 0, 0, le=4))
-    assert sm.ssc.to_bytes(8, "big") == H(after)
+    assert sm.ssc == (int(after, 16) + 1) % (1 << 64)  # the response's SSC is reserved too
     header = H("0CB0000080000000")
     mac = crypto.retail_mac(KS_MAC, crypto.pad(H(after) + header + H("970104")))
     assert cmd.data == H("970104") + b"\x8e\x08" + mac
@@ -96,3 +98,17 @@ def test_large_le_goes_extended():
 def test_malformed_objects_are_typed_errors(raw):
     with pytest.raises(SmError):
         split_objects(H(raw))
+
+
+def test_read_ahead_gives_the_same_bytes_as_the_worked_example():
+    """All three commands protected before any answer is checked: same wire bytes, same answers."""
+    sm = SecureMessaging(KS_ENC, KS_MAC, SSC)
+    sent = [sm.protect(Command.decode(H(plain))).encode() for plain, _, _, _ in EXCHANGES]
+    assert sent == [H(protected) for _, protected, _, _ in EXCHANGES]
+    answers = [sm.unprotect(Response.decode(H(response)), "test").data for _, _, response, _ in EXCHANGES]
+    assert answers == [H(data) for _, _, _, data in EXCHANGES]
+
+
+def test_a_response_without_a_command_is_rejected():
+    with pytest.raises(SmError, match="without a protected command"):
+        SecureMessaging(KS_ENC, KS_MAC, SSC).unprotect(Response.decode(H(EXCHANGES[0][2])), "SELECT")

@@ -2,6 +2,13 @@
 
 Two-key 3DES (K1 = K3) is expanded to 24 bytes before reaching `cryptography`,
 which deprecates 16- and 8-byte TripleDES keys but computes the same thing.
+
+`Tdes` and `RetailMac` keep one OpenSSL context per key for the whole session:
+secure messaging makes several cipher calls per APDU, and creating a context
+costs more than the cipher work on a 231-byte chunk. Every message still
+starts from a zero IV: a CBC context continues from the last ciphertext block
+C, so the first block is XORed with C on the way in (encryption) or out
+(decryption), which cancels the chaining.
 """
 from __future__ import annotations
 
@@ -44,34 +51,70 @@ def unpad(data: bytes) -> bytes:
     return end[:-1]
 
 
-def _tdes(key16: bytes) -> TripleDES:
-    return TripleDES(key16 + key16[:8])
+def _check_blocks(data: bytes, what: str) -> None:
+    if not data or len(data) % BLOCK:
+        raise PaddingError(f"{what} of {len(data)} bytes is not a whole number of {BLOCK}-byte blocks")
 
 
-def encrypt(key16: bytes, data: bytes, iv: bytes = ZERO_IV) -> bytes:
-    """3DES-CBC encryption of block-aligned data."""
-    enc = Cipher(_tdes(key16), modes.CBC(iv)).encryptor()
-    return enc.update(data) + enc.finalize()
+def _xor_first(block_source: bytes, chain: int) -> bytes:
+    return (int.from_bytes(block_source[:BLOCK], "big") ^ chain).to_bytes(BLOCK, "big")
 
 
-def decrypt(key16: bytes, data: bytes, iv: bytes = ZERO_IV) -> bytes:
-    if len(data) % BLOCK:
-        raise PaddingError(f"cryptogram of {len(data)} bytes is not a multiple of {BLOCK}")
-    dec = Cipher(_tdes(key16), modes.CBC(iv)).decryptor()
-    return dec.update(data) + dec.finalize()
+class Tdes:
+    """Two-key 3DES-CBC with a zero IV for every message."""
+
+    def __init__(self, key16: bytes):
+        key = key16 + key16[:8]
+        self._enc = Cipher(TripleDES(key), modes.CBC(ZERO_IV)).encryptor()
+        self._dec = Cipher(TripleDES(key), modes.CBC(ZERO_IV)).decryptor()
+        self._enc_chain = self._dec_chain = 0
+
+    def encrypt(self, data: bytes) -> bytes:
+        _check_blocks(data, "plaintext")
+        out = self._enc.update(_xor_first(data, self._enc_chain) + data[BLOCK:])
+        self._enc_chain = int.from_bytes(out[-BLOCK:], "big")
+        return out
+
+    def decrypt(self, data: bytes) -> bytes:
+        _check_blocks(data, "cryptogram")
+        out = self._dec.update(data)
+        first = _xor_first(out, self._dec_chain)
+        self._dec_chain = int.from_bytes(data[-BLOCK:], "big")
+        return first + out[BLOCK:]
+
+
+class RetailMac:
+    """ISO/IEC 9797-1 MAC algorithm 3 (retail MAC) over already padded data.
+
+    Single-DES CBC with Ka over every block but the last, then 3DES-EDE(Ka, Kb, Ka)
+    of the last block XOR the chain, which equals DES^-1 with Kb and DES with Ka
+    after the last single-DES step.
+    """
+
+    def __init__(self, key16: bytes):
+        self._des = Cipher(TripleDES(key16[:8] * 3), modes.CBC(ZERO_IV)).encryptor()
+        self._final = Cipher(TripleDES(key16 + key16[:8]), modes.ECB()).encryptor()
+        self._chain = 0
+
+    def mac(self, padded: bytes) -> bytes:
+        _check_blocks(padded, "MAC input")
+        chain = 0
+        if len(padded) > BLOCK:
+            head = padded[:-BLOCK]
+            out = self._des.update(_xor_first(head, self._chain) + head[BLOCK:])
+            self._chain = chain = int.from_bytes(out[-BLOCK:], "big")
+        return self._final.update(_xor_first(padded[-BLOCK:], chain))
+
+
+def encrypt(key16: bytes, data: bytes) -> bytes:
+    """One-off 3DES-CBC encryption (zero IV) of block-aligned data."""
+    return Tdes(key16).encrypt(data)
+
+
+def decrypt(key16: bytes, data: bytes) -> bytes:
+    return Tdes(key16).decrypt(data)
 
 
 def retail_mac(key16: bytes, padded: bytes) -> bytes:
-    """ISO/IEC 9797-1 MAC algorithm 3 over already padded data.
-
-    Single-DES CBC with Ka over every block, then DES^-1 with Kb and DES with Ka
-    on the last chained block, which is 3DES-EDE(Ka, Kb, Ka) of that block.
-    """
-    if not padded or len(padded) % BLOCK:
-        raise PaddingError(f"MAC input of {len(padded)} bytes is not block aligned")
-    ka = key16[:8]
-    chain = ZERO_IV
-    if len(padded) > BLOCK:
-        des = Cipher(TripleDES(ka * 3), modes.CBC(ZERO_IV)).encryptor()
-        chain = (des.update(padded[:-BLOCK]) + des.finalize())[-BLOCK:]
-    return encrypt(key16, padded[-BLOCK:], chain)
+    """One-off retail MAC; sessions keep a `RetailMac`."""
+    return RetailMac(key16).mac(padded)

@@ -138,10 +138,15 @@ class PcscCard:
         self._hung = False
         self._thread = threading.Thread(target=self._io, name=f"pcsc-{reader}", daemon=True)
         self._thread.start()
-        self._call(None, "connect")
+        self._wait(self._queue(None), "connect")
 
     def transmit(self, apdu: bytes) -> bytes:
-        return self._call(apdu, "transmit")
+        return self.submit(apdu)()
+
+    def submit(self, apdu: bytes) -> Callable[[], bytes]:
+        """Queue `apdu` for the card now; the returned function waits (at most the timeout) for its answer."""
+        ex = self._queue(apdu)
+        return lambda: self._wait(ex, "transmit")
 
     def close(self) -> None:
         if not self._hung and self._thread.is_alive():
@@ -154,11 +159,14 @@ class PcscCard:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _call(self, apdu: bytes | None, what: str) -> bytes:
+    def _queue(self, apdu: bytes | None) -> _Exchange:
         if self._hung:
             raise ChipTimeout(f"{self.reader}: an earlier exchange never finished")
         ex = _Exchange(apdu)
         self._requests.put(ex)
+        return ex
+
+    def _wait(self, ex: _Exchange, what: str) -> bytes:
         if not ex.done.acquire(timeout=self.timeout_s):
             self._hung = True
             self._requests.put(_Exchange(b""))  # disconnect as soon as the stuck exchange returns
@@ -183,6 +191,10 @@ class PcscCard:
                 ex = self._requests.get()
                 if not ex.apdu:
                     return
+                if self._hung:  # queued behind an exchange the caller gave up on
+                    ex.error = ChipTimeout(f"{self.reader}: dropped after an earlier timeout")
+                    ex.done.release()
+                    continue
                 try:
                     hresult, response = scard.SCardTransmit(handle, protocol, list(ex.apdu))
                     _fail(hresult, "transmit")

@@ -2,20 +2,30 @@
 
 Transport-agnostic: a `ChipSession` talks through anything with
 `transmit(apdu bytes) -> response bytes` (PC/SC in the gate, the simulator's
-applet directly in unit tests). READ BINARY adapts its chunk to the chip:
-Le beyond 231 goes extended, 6700 shrinks the chunk (re-authenticating if the
-chip dropped the session over an extended APDU), 6Cxx retries with the exact
-length the chip offers, 6282 ends the file, offsets from 32 KB use odd INS B1.
+applet directly in unit tests); a transport that also has `submit(apdu) ->
+wait()` lets the reader keep the next READ BINARY in flight while it checks
+and decrypts the previous answer (read-ahead), so the cryptography overlaps
+the chip's and the link's time instead of adding to it.
+
+READ BINARY adapts its chunk to the chip: Le beyond 231 goes extended, 6700
+shrinks the chunk (re-authenticating if the chip dropped the session over an
+extended APDU), 6Cxx retries with the exact length the chip offers, 6282 ends
+the file, offsets from 32 KB use odd INS B1. Read-ahead only runs once the
+file length is known and stops at the first answer that is not a full chunk;
+the answers still in flight are then checked (to keep the SSC in step) and
+dropped, and the file goes on one command at a time.
 """
 from __future__ import annotations
 
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.emrtd import access
-from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, Command, Response, WrongLe, WrongLength,
-                                check)
+from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, Command, Response, StatusError, WrongLe,
+                                WrongLength, check)
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, split_objects
 from gate.document import lds, tlv
@@ -24,6 +34,7 @@ from gate.errors import ParseError
 EAC_ONLY = ("DG3", "DG4")  # fingerprints and irises need extended access control: not readable under BAC
 B0_MAX_OFFSET = 0x7FFF
 MIN_CHUNK = 16
+READ_AHEAD = 2  # READ BINARY commands in flight at once
 
 
 class Transport(Protocol):
@@ -55,15 +66,30 @@ class ChipSession:
 
     # ------------------------------------------------------------- exchange
     def send(self, cmd: Command, what: str) -> Response:
+        return self._request(cmd, what)()
+
+    def _request(self, cmd: Command, what: str) -> Callable[[], Response]:
+        """Send `cmd` now (protected if a session is up); the returned function waits for the answer,
+        checks it and returns it unwrapped."""
         sm = self.sm
-        if sm is None:
-            self.apdus += 1
-            return check(Response.decode(self.transport.transmit(cmd.encode())), what)
-        raw = self.transport.transmit(sm.protect(cmd).encode())
+        raw_answer = self._submit((sm.protect(cmd) if sm else cmd).encode())
         self.apdus += 1
-        if len(raw) == 2 and raw != b"\x90\x00":
-            self.sm = None  # a plain error status: the chip closed the session
-        return sm.unprotect(Response.decode(raw), what)
+
+        def answer() -> Response:
+            raw = raw_answer()
+            if sm is None:
+                return check(Response.decode(raw), what)
+            if len(raw) == 2 and raw != b"\x90\x00" and self.sm is sm:
+                self.sm = None  # a plain error status: the chip closed the session
+            return sm.unprotect(Response.decode(raw), what)
+        return answer
+
+    def _submit(self, apdu: bytes) -> Callable[[], bytes]:
+        submit = getattr(self.transport, "submit", None)
+        if submit is not None:
+            return submit(apdu)
+        raw = self.transport.transmit(apdu)
+        return lambda: raw
 
     def _send_plain(self, cmd: Command) -> Response:
         self.apdus += 1
@@ -92,17 +118,26 @@ class ChipSession:
         self.send(Command(0x00, 0xA4, 0x02, 0x0C, entry.fid.to_bytes(2, "big")), f"SELECT {name}")
         self._selected = name
 
-    def _read_binary(self, name: str, offset: int, want: int) -> Response:
+    def _read_request(self, name: str, offset: int, want: int) -> Callable[[], bytes]:
+        """READ BINARY of `want` bytes at `offset`; the returned function gives the data (6282: fewer)."""
         if offset <= B0_MAX_OFFSET:
-            cmd = Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=want)
-            return self.send(cmd, f"READ BINARY {name}@{offset}")
+            answer = self._request(Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=want),
+                                   f"READ BINARY {name}@{offset}")
+            return answer
         # odd INS: offset in DO'54', data come back inside DO'53' (up to 4 bytes of header)
-        cmd = Command(0x00, 0xB1, 0x00, 0x00, b"\x54" + _offset_object(offset), le=want + 4)
-        resp = self.send(cmd, f"READ BINARY (B1) {name}@{offset}")
-        objs = split_objects(resp.data)
-        if len(objs) != 1 or objs[0][0] != 0x53:
-            raise ChipError(f"READ BINARY (B1) {name}@{offset}: answer is not one DO53")
-        return Response(objs[0][1], resp.sw)
+        what = f"READ BINARY (B1) {name}@{offset}"
+        answer = self._request(Command(0x00, 0xB1, 0x00, 0x00, b"\x54" + _offset_object(offset), le=want + 4), what)
+
+        def unwrapped() -> Response:
+            resp = answer()
+            objs = split_objects(resp.data)
+            if len(objs) != 1 or objs[0][0] != 0x53:
+                raise ChipError(f"{what}: answer is not one DO53")
+            return Response(objs[0][1], resp.sw)
+        return unwrapped
+
+    def _room(self, offset: int) -> int:
+        return self.chunk - (4 if offset > B0_MAX_OFFSET else 0)
 
     def read_file(self, name: str) -> bytes:
         self.select_file(name)
@@ -110,12 +145,15 @@ class ChipSession:
         total: int | None = None
         exact: int | None = None
         while total is None or len(data) < total:
+            if total is not None and exact is None:
+                self._read_ahead(name, data, total)
+                if len(data) >= total:
+                    break
             offset = len(data)
-            room = self.chunk - (4 if offset > B0_MAX_OFFSET else 0)
-            want = exact or (room if total is None else min(room, total - offset))
+            want = exact or (self._room(offset) if total is None else min(self._room(offset), total - offset))
             exact = None
             try:
-                resp = self._read_binary(name, offset, want)
+                resp = self._read_request(name, offset, want)()
             except WrongLe as err:
                 if err.exact >= want:
                     raise ChipError(f"{name}: chip asks for Le {err.exact} after refusing {want}") from err
@@ -132,6 +170,33 @@ class ChipSession:
             if resp.sw == SW_END_OF_FILE and (total is None or len(data) < total):
                 raise FileTruncated(f"{name}: chip ended the file at {len(data)} bytes, header says {total}")
         return bytes(data[:total])
+
+    def _read_ahead(self, name: str, data: bytearray, total: int) -> None:
+        """Append full chunks to `data` with READ_AHEAD commands in flight; stop at the first other answer."""
+        in_flight: deque[tuple[int, Callable[[], Response]]] = deque()
+        planned = len(data)
+        try:
+            while len(data) < total:
+                while planned < total and len(in_flight) < READ_AHEAD:
+                    want = min(self._room(planned), total - planned)
+                    in_flight.append((want, self._read_request(name, planned, want)))
+                    planned += want
+                want, answer = in_flight.popleft()
+                resp = answer()
+                if resp.sw != SW_OK or len(resp.data) != want:
+                    return  # the one-at-a-time loop takes it from here
+                data += resp.data
+        except StatusError:
+            return
+        except ChipError:
+            in_flight.clear()  # transport or secure messaging broken: nothing left to check
+            raise
+        finally:
+            for _, answer in in_flight:  # check and drop, so the SSC stays in step
+                try:
+                    answer()
+                except StatusError:
+                    pass
 
     def _shrink(self, name: str) -> None:
         if self.chunk <= MIN_CHUNK:

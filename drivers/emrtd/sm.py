@@ -9,6 +9,7 @@ incremented before each command MAC and each response MAC, always encoded on
 from __future__ import annotations
 
 import hmac
+from collections import deque
 
 from drivers.emrtd import crypto
 from drivers.emrtd.apdu import ChipError, Command, Response, check
@@ -68,25 +69,31 @@ def encode_le(le: int) -> bytes:
 
 
 class SecureMessaging:
+    """One session. `protect` takes the SSC of its command and reserves the next for the
+    response, so commands can be protected before earlier responses are checked (read-ahead):
+    `unprotect` takes the responses in the order the commands were protected."""
+
     def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: int):
         self.ks_enc = ks_enc
         self.ks_mac = ks_mac
-        self.ssc = ssc
-
-    def _next_ssc(self) -> bytes:
-        self.ssc = (self.ssc + 1) & SSC_MASK
-        return self.ssc.to_bytes(8, "big")
+        self.ssc = ssc  # the last value taken, by a command or reserved for its response
+        self._cipher = crypto.Tdes(ks_enc)
+        self._mac = crypto.RetailMac(ks_mac)
+        self._due: deque[int] = deque()  # SSCs reserved for responses not yet unprotected
 
     def protect(self, cmd: Command) -> Command:
         cla = cmd.cla | 0x0C
         header = bytes((cla, cmd.ins, cmd.p1, cmd.p2)) + _HEADER_PAD
         body = b""
         if cmd.data:
-            cryptogram = crypto.encrypt(self.ks_enc, crypto.pad(cmd.data))
+            cryptogram = self._cipher.encrypt(crypto.pad(cmd.data))
             body = data_object(0x85, cryptogram) if cmd.ins & 1 else data_object(0x87, b"\x01" + cryptogram)
         if cmd.le is not None:
             body += data_object(0x97, encode_le(cmd.le))
-        mac = crypto.retail_mac(self.ks_mac, crypto.pad(self._next_ssc() + header + body))
+        command_ssc = (self.ssc + 1) & SSC_MASK
+        self.ssc = (self.ssc + 2) & SSC_MASK
+        self._due.append(self.ssc)
+        mac = self._mac.mac(crypto.pad(command_ssc.to_bytes(8, "big") + header + body))
         body += b"\x8e\x08" + mac
         extended = len(body) > 255 or (cmd.le is not None and cmd.le > MAX_SHORT_LE)
         return Command(cla, cmd.ins, cmd.p1, cmd.p2, body, 65536 if extended else 256)
@@ -97,6 +104,9 @@ class SecureMessaging:
         A chip that answers an error without secure-messaging objects has closed
         the session: the caller must authenticate again.
         """
+        if not self._due:
+            raise SmError(f"{command}: a response without a protected command")
+        ssc = self._due.popleft()
         if not resp.data:
             check(resp, command)
             raise SmError(f"{command}: status {resp.sw:04X} without secure-messaging objects")
@@ -118,10 +128,10 @@ class SecureMessaging:
             else:
                 raise SmError(f"{command}: unexpected data object {tag:02X} in response")
             mac_input += whole
-        expected = crypto.retail_mac(self.ks_mac, crypto.pad(self._next_ssc() + mac_input))
+        expected = self._mac.mac(crypto.pad(ssc.to_bytes(8, "big") + mac_input))
         if not hmac.compare_digest(expected, objects[-1][1]):
             raise SmError(f"{command}: response MAC does not verify")
         if sw is None:
             raise SmError(f"{command}: response has no status object 99")
-        data = crypto.unpad(crypto.decrypt(self.ks_enc, cryptogram)) if cryptogram else b""
+        data = crypto.unpad(self._cipher.decrypt(cryptogram)) if cryptogram else b""
         return check(Response(data, sw), command)

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exact-le", action="store_true", help="answer 6Cxx instead of 6282 at end of file")
     parser.add_argument("--max-response", type=int, default=65536, help="longest READ BINARY answer (6700 above)")
     parser.add_argument("--tear", metavar="FILE:OFFSET", help="pull the card out when a read reaches OFFSET of FILE")
+    parser.add_argument("--seed", type=int, help="repeat the chip's randoms from every reset (benchmark replays)")
     parser.add_argument("--control", help="Unix socket path for fault requests (simulators.faults)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:k=v,...]",
                         help="unplug, slow or corrupt_crc at start")
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         tear = (name, int(offset))
     profile = ChipProfile(max_response=args.max_response, extended_length=not args.no_extended_length,
                           exact_le=args.exact_le, tear_at=tear)
-    applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile)
+    applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile, seed=args.seed)
     return run_simulator_cli(VirtualCard(applet, args.port, args.host), args)
 
 

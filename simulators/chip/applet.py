@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import random
 from dataclasses import dataclass
 
 from drivers.emrtd import crypto
@@ -64,7 +65,8 @@ class _CardSession:
 
 class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
-                 faults: Faults | None = None):
+                 faults: Faults | None = None, seed: int | None = None):
+        """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only)."""
         unknown = {name for name in files if name not in lds.BY_NAME or lds.BY_NAME[name].in_mf}
         if unknown:
             raise ValueError(f"files not in the eMRTD application: {sorted(unknown)}")
@@ -72,6 +74,7 @@ class EmrtdApplet:
         self.k_enc, self.k_mac = key.document_keys()
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
+        self.seed = seed
         self.reset()
 
     def reset(self) -> None:
@@ -80,6 +83,7 @@ class EmrtdApplet:
         self.current: tuple[str, bytes] | None = None
         self.rnd_ic: bytes | None = None
         self.session: _CardSession | None = None
+        self.random_bytes = os.urandom if self.seed is None else random.Random(self.seed).randbytes
 
     # ------------------------------------------------------------- dispatch
     def process(self, raw: bytes) -> bytes:
@@ -122,7 +126,7 @@ class EmrtdApplet:
     def _get_challenge(self, cmd: Command) -> bytes:
         if cmd.le != 8 or cmd.p1 or cmd.p2:
             return _sw(SW_WRONG_LENGTH)
-        self.rnd_ic = os.urandom(8)
+        self.rnd_ic = self.random_bytes(8)
         return self.rnd_ic + _sw(SW_OK)
 
     def _external_authenticate(self, cmd: Command) -> bytes:
@@ -138,7 +142,7 @@ class EmrtdApplet:
         rnd_ifd, echoed, k_ifd = s[:8], s[8:16], s[16:]
         if echoed != rnd_ic:
             return _sw(SW_AUTH_FAILED)
-        k_ic = os.urandom(16)
+        k_ic = self.random_bytes(16)
         e_ic = crypto.encrypt(self.k_enc, rnd_ic + rnd_ifd + k_ic)
         self.session = _CardSession(*session_keys(k_ifd, k_ic), rnd_ic[4:] + rnd_ifd[4:])
         return e_ic + crypto.retail_mac(self.k_mac, crypto.pad(e_ic)) + _sw(SW_OK)

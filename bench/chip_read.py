@@ -1,0 +1,169 @@
+"""Chip read through real pcscd + vpcd, against its transport floor measured in the same run.
+
+    .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--json]
+
+A personalised test document (EF.COM, DG1, DG2 about 24 KB, EF.SOD) is served by the chip
+simulator in its own process (like a card: its work is the card's, not ours). Each round:
+  full read   select, BAC, EF.COM, DG1, DG2, EF.SOD with secure messaging (drivers.emrtd.reader)
+  floor       the same command APDUs replayed byte for byte on the same PC/SC connection,
+              with the same window of commands in flight as the reader's read-ahead, no
+              cryptography, no parsing. The chip repeats its randoms from every reset
+              (--seed), so it answers the replay exactly as it answered the read; every
+              replayed answer is checked against the recorded one after the timing.
+Medians over the rounds, total and per step; the ratio full / floor is the reader's own cost.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from collections import deque
+
+from drivers.emrtd import access
+from drivers.emrtd.bac import BacKey
+from drivers.emrtd.pcsc import PcscCard, PcscReader
+from drivers.emrtd.reader import READ_AHEAD, ChipSession, read_document
+from gate.document import mrz
+from simulators import services
+from simulators.chip.applet import EmrtdApplet
+from simulators.chip.vpcd import PORTS, READER_NAMES
+from simulators.testpki import TestPki
+
+STEPS = ("select", "BAC", "EF.COM", "DG1", "DG2", "EF.SOD")
+SEED = 1
+
+
+class Recorder:
+    """Transport that notes each exchange, so the read can be replayed byte for byte."""
+
+    def __init__(self, card: PcscCard):
+        self.card = card
+        self.exchanges: list[tuple[bytes, bytes]] = []
+
+    def transmit(self, apdu: bytes) -> bytes:
+        response = self.card.transmit(apdu)
+        self.exchanges.append((apdu, response))
+        return response
+
+
+def _document(directory: Path):
+    pki = TestPki.create(directory / "pki")
+    lines = mrz.compose_td3(issuer="UTO", surname="ERIKSSON", given_names="ANNA MARIA",
+                            document_number="L898902C", nationality="UTO", birth_date="740812",
+                            sex="F", expiry_date="340415")
+    doc = pki.personalise(lines)
+    return doc, doc.write(directory / "doc")
+
+
+def _record(card: PcscCard, key: BacKey, chunk: int) -> tuple[list[tuple[bytes, bytes]], dict[str, range]]:
+    """One read, step by step as read_document does it, noting which exchanges each step made."""
+    rec = Recorder(card)
+    session = ChipSession(rec, chunk)
+    steps = {"select": session.select_application, "BAC": lambda: session.authenticate(access.for_document(key)),
+             **{name: (lambda n=name: session.read_file(n)) for name in STEPS[2:]}}
+    bounds = {}
+    for name, step in steps.items():
+        start = len(rec.exchanges)
+        step()
+        bounds[name] = range(start, len(rec.exchanges))
+    return rec.exchanges, bounds
+
+
+def _replay(card: PcscCard, commands: list[bytes], answers: list[bytes]) -> None:
+    """The floor: send the recorded commands with the reader's read-ahead window, keep the raw answers."""
+    in_flight: deque = deque()
+    for cmd in commands:
+        in_flight.append(card.submit(cmd))
+        if len(in_flight) == READ_AHEAD:
+            answers.append(in_flight.popleft()())
+    while in_flight:
+        answers.append(in_flight.popleft()())
+
+
+def _chip_cpu_s(doc, key: BacKey, commands: list[bytes]) -> float:
+    """The simulated chip's own time for the recorded commands (in this process, best of 5)."""
+    applet = EmrtdApplet(doc.files, key, seed=SEED)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for cmd in commands:
+            applet.process(cmd)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def run(rounds: int, chunk: int) -> dict:
+    with tempfile.TemporaryDirectory(prefix="egate-bench-chip-") as tmp, services.pcscd_with_vpcd():
+        doc, doc_dir = _document(Path(tmp))
+        key = BacKey.from_mrz(mrz.parse(doc.mrz_lines))
+        sim = subprocess.Popen([sys.executable, "-m", "simulators.chip", "--doc", str(doc_dir),
+                                "--port", str(PORTS[0]), "--seed", str(SEED)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            reader = PcscReader(READER_NAMES[0], apdu_timeout_s=2.0)
+            reader.wait_for_card(10)
+            with reader.connect() as card:
+                recorded, bounds = _record(card, key, chunk)
+                commands = [cmd for cmd, _ in recorded]
+                full, floor = [], []
+                full_steps: dict[str, list[float]] = {s: [] for s in STEPS}
+                floor_steps: dict[str, list[float]] = {s: [] for s in STEPS}
+                for _ in range(rounds):
+                    start = time.perf_counter()
+                    result = read_document(card, key, chunk=chunk)
+                    full.append(time.perf_counter() - start)
+                    for s in STEPS:
+                        full_steps[s].append(result.timings_s[s])
+                    answers: list[bytes] = []
+                    start = time.perf_counter()
+                    for s in STEPS:
+                        step_start = time.perf_counter()
+                        _replay(card, commands[bounds[s].start:bounds[s].stop], answers)
+                        floor_steps[s].append(time.perf_counter() - step_start)
+                    floor.append(time.perf_counter() - start)
+                    if answers != [resp for _, resp in recorded]:
+                        raise RuntimeError("the replay got other answers than the recorded read")
+                    if result.files != doc.files:
+                        raise RuntimeError("the read returned other files than the document's")
+        finally:
+            sim.terminate()
+            sim.wait(5)
+    med = statistics.median
+    return {
+        "rounds": rounds, "chunk": chunk, "apdus": len(recorded),
+        "bytes": {name: len(data) for name, data in doc.files.items()},
+        "full_ms": round(med(full) * 1000, 2), "floor_ms": round(med(floor) * 1000, 2),
+        "ratio": round(med(full) / med(floor), 3),
+        "chip_cpu_ms": round(_chip_cpu_s(doc, key, commands) * 1000, 2),
+        "steps_ms": {s: {"full": round(med(full_steps[s]) * 1000, 2), "floor": round(med(floor_steps[s]) * 1000, 2)}
+                     for s in STEPS},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.chip_read", description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--chunk", type=int, default=231, help="first Le tried (231 short; more is extended)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    report = run(args.rounds, args.chunk)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"chip read, {report['apdus']} APDUs, chunk {report['chunk']}, median of {report['rounds']} rounds")
+    print(f"{'step':8} {'full ms':>9} {'floor ms':>9} {'ratio':>6}")
+    for s, v in report["steps_ms"].items():
+        print(f"{s:8} {v['full']:9.2f} {v['floor']:9.2f} {v['full'] / v['floor']:6.2f}")
+    print(f"{'total':8} {report['full_ms']:9.2f} {report['floor_ms']:9.2f} {report['ratio']:6.3f}")
+    print(f"of the floor, the simulated chip's own CPU time: {report['chip_cpu_ms']:.2f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
