@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 from drivers.emrtd import access, apdu
 from drivers.emrtd.apdu import Command, Response, check
 from drivers.emrtd.bac import BacKey
-from drivers.emrtd.reader import ChipSession, FileTruncated, read_document
+from drivers.emrtd.reader import READ_AHEAD, ChipSession, FileTruncated, read_document
 from simulators.chip.applet import ChipProfile, EmrtdApplet
 from gate.document import lds
 from tests.chip_helpers import KEY, synthetic_files
@@ -151,3 +151,35 @@ def test_eac_data_groups_are_not_read_under_bac():
     session.authenticate(access.for_document(KEY))
     with pytest.raises(apdu.SecurityNotSatisfied):
         session.read_file("DG3")
+
+
+class QueuedTransport:
+    """A transport with `submit`, like PC/SC's: commands queue up and are answered in order."""
+
+    def __init__(self, applet):
+        self.applet = applet
+        self.queue: list[list] = []
+        self.most_in_flight = 0
+
+    def submit(self, raw: bytes):
+        slot = [raw, None]
+        self.queue.append(slot)
+        self.most_in_flight = max(self.most_in_flight, len(self.queue))
+
+        def answer():
+            while slot[1] is None:
+                head = self.queue.pop(0)
+                head[1] = self.applet.process(head[0])
+            return slot[1]
+        return answer
+
+    def transmit(self, raw: bytes) -> bytes:
+        return self.submit(raw)()
+
+
+@pytest.mark.parametrize("profile", [ChipProfile(), ChipProfile(exact_le=True), ChipProfile(max_response=100)])
+def test_read_ahead_keeps_commands_in_flight_and_reads_the_same(profile):
+    files = synthetic_files(dg2_size=40_000)
+    link = QueuedTransport(EmrtdApplet(files, KEY, profile))
+    assert read_document(link, KEY).files == files
+    assert link.most_in_flight == READ_AHEAD and not link.queue
