@@ -116,7 +116,10 @@ def main() -> None:
     pipeline = FacePipeline(threads=args.threads)
     images = frames(pipeline, args.frames)
 
+    load_before = os.getloadavg()[0]
     lat = latency(pipeline, images, args.rounds)
+    print(f"load average (1 min) before/after: {load_before:.2f}/{os.getloadavg()[0]:.2f} "
+          "(above ~1 other processes share the cores and every figure grows)")
     print(f"latency ({len(os.sched_getaffinity(0))} cores, {lat['frames']} frames of 640x480): "
           f"detect+quality+align+embed+match p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms; "
           f"bare YuNet+SFace inference p50 {lat['bare_p50']:.1f} ms, p95 {lat['bare_p95']:.1f} ms; "
