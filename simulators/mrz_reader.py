@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections import Counter
 
 from drivers.mrz_reader.protocol import (
     DocumentAbsent, DocumentPresent, DocumentRemoved, MrzLines, MrzReaderProtocol, Query, ReadError, Version,
@@ -32,6 +33,7 @@ class MrzReaderSimulator(SerialSimulator):
         super().__init__(link_path, seed=seed)
         self.read_time_s = READ_TIME_S[profile]
         self.protocol = MrzReaderProtocol()
+        self.queries: Counter[str] = Counter()  # host queries answered, by kind
         self.document: tuple[str, ...] | None = None  # None: nothing on the reader; () unreadable
         self._read_at: float | None = None
 
@@ -64,6 +66,8 @@ class MrzReaderSimulator(SerialSimulator):
 
     def on_bytes(self, data: bytes) -> None:
         for msg in self.protocol.feed(data):
+            if isinstance(msg, Query):
+                self.queries[msg.what] += 1
             match msg:
                 case Query(what="STATUS"):
                     self._send(DocumentPresent() if self.document is not None else DocumentAbsent())

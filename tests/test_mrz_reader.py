@@ -85,7 +85,7 @@ def reader(sim):
     r = MrzReader(sim.path, on_event=events)
     r.events = events
     r.start()
-    wait_for(lambda: r.transport.connected, what="connect")
+    wait_for(lambda: sim.queries["STATUS"] == 1, what="connected and initial ?STATUS answered")
     yield r
     r.stop()
 
