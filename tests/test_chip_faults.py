@@ -42,7 +42,7 @@ def test_slow_chip_costs_one_timeout_not_a_hang(vpcd_ports):
             start = time.monotonic()
             with pytest.raises(ChipTimeout, match="0.30s"):
                 read_document(chip, KEY)
-            assert time.monotonic() - start < 0.8
+            assert time.monotonic() - start < 1.2  # well before the 1.5 s answer, with room for a loaded CI
             with pytest.raises(ChipTimeout, match="earlier exchange"):
                 chip.transmit(bytes.fromhex("0084000008"))
         card.faults.clear("slow")

@@ -121,9 +121,8 @@ class ChipSession:
     def _read_request(self, name: str, offset: int, want: int) -> Callable[[], bytes]:
         """READ BINARY of `want` bytes at `offset`; the returned function gives the data (6282: fewer)."""
         if offset <= B0_MAX_OFFSET:
-            answer = self._request(Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=want),
-                                   f"READ BINARY {name}@{offset}")
-            return answer
+            return self._request(Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=want),
+                                 f"READ BINARY {name}@{offset}")
         # odd INS: offset in DO'54', data come back inside DO'53' (up to 4 bytes of header)
         what = f"READ BINARY (B1) {name}@{offset}"
         answer = self._request(Command(0x00, 0xB1, 0x00, 0x00, b"\x54" + _offset_object(offset), le=want + 4), what)
