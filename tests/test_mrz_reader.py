@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.mrz_reader.driver import LinkDown, LinkUp, MrzRead, MrzReader
@@ -64,6 +64,7 @@ def test_encoder_refuses_control_bytes():
         encode("A\x03B")
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=400))
 def test_parser_never_raises_and_recovers(noise):
     p = MrzReaderProtocol()

@@ -6,7 +6,7 @@ A frame is written one character per beam, beam 0 (entry leaf) first:
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.presence import (
@@ -115,6 +115,7 @@ def test_rejects_masks_beyond_the_array():
         PresenceTracker(PresenceConfig(beams=4)).update(0, 1 << 4, 0)
 
 
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 255), st.integers(0, 255)), max_size=40))
 def test_any_sequence_gives_consistent_counts(states):
     out = run([(i * 0.1, low, high) for i, (low, high) in enumerate(states)])
