@@ -2,6 +2,7 @@
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from drivers.emrtd import apdu
 from drivers.emrtd.apdu import Command, Response
@@ -113,3 +114,12 @@ def test_tampered_commands_never_crash_the_chip():
             raw = bytearray(good)
             raw[i] ^= bit
             assert len(applet.process(bytes(raw))) >= 2
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=80), max_size=6))
+def test_arbitrary_commands_never_crash_the_chip(commands):
+    applet = EmrtdApplet(synthetic_files(dg2_size=2_000), KEY)
+    for raw in [bytes.fromhex("00A4040C07A0000002471001"), *commands]:
+        answer = applet.process(raw)
+        assert len(answer) >= 2

@@ -1,8 +1,9 @@
 """Secure messaging known-answer tests: ICAO 9303-11 Appendix D.4 worked example, plus the SSC and DO edge cases."""
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from drivers.emrtd import crypto
-from drivers.emrtd.apdu import Command, Response, SecurityNotSatisfied
+from drivers.emrtd.apdu import ChipError, Command, Response, SecurityNotSatisfied
 from drivers.emrtd.sm import SecureMessaging, SmError, split_objects
 
 H = bytes.fromhex
@@ -112,3 +113,14 @@ def test_read_ahead_gives_the_same_bytes_as_the_worked_example():
 def test_a_response_without_a_command_is_rejected():
     with pytest.raises(SmError, match="without a protected command"):
         SecureMessaging(KS_ENC, KS_MAC, SSC).unprotect(Response.decode(H(EXCHANGES[0][2])), "SELECT")
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=300), st.integers(0, 0xFFFF))
+def test_arbitrary_responses_give_typed_errors_only(data, sw):
+    sm = SecureMessaging(KS_ENC, KS_MAC, SSC)
+    sm.protect(Command(0, 0xB0, 0, 0, le=4))
+    try:
+        sm.unprotect(Response(data, sw), "READ BINARY")
+    except ChipError:
+        pass
