@@ -117,6 +117,13 @@ def test_malformed_messages_are_typed_errors(type_, payload, match):
         decode_message(type_, payload)
 
 
+@pytest.mark.parametrize("msg", [KeepAlive(0), KeepAlive(70000), Beams(4, 1 << 4, 0), Beams(8, -1, 0),
+                                 Open(7), Reject(300, RejectReason.EMERGENCY), "not a message"])
+def test_encoder_refuses_bad_messages(msg):
+    with pytest.raises(DoorProtocolError):
+        encode_message(msg)
+
+
 def test_encoder_refuses_out_of_range():
     with pytest.raises(DoorProtocolError):
         encode_frame(256, T.HELLO)

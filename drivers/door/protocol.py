@@ -267,26 +267,37 @@ def _mask_bytes(count: int) -> int:
 
 
 def _leaf_bytes(s: LeafState) -> bytes:
-    return bytes([s.leaf, s.position, int(s.locked)])
+    return bytes([Leaf(s.leaf), Position(s.position), int(s.locked)])
 
 
 def _beam_bytes(b: Beams) -> bytes:
+    if not 1 <= b.count <= 255 or b.low < 0 or b.high < 0 or (b.low | b.high) >> b.count:
+        raise ValueError(f"beam masks must fit {b.count} beams")
     n = _mask_bytes(b.count)
     return bytes([b.count]) + b.low.to_bytes(n, "little") + b.high.to_bytes(n, "little")
 
 
 def encode_message(msg: Message) -> tuple[int, bytes]:
+    try:
+        return _encode(msg)
+    except (OverflowError, ValueError, TypeError) as exc:  # a field out of its byte range
+        raise DoorProtocolError(f"cannot encode {msg!r}: {exc}") from None
+
+
+def _encode(msg: Message) -> tuple[int, bytes]:
     match msg:
         case Hello():
             return T.HELLO, b""
         case KeepAlive(period_ms=p):
+            if p < 1:
+                raise ValueError("watchdog period must be at least 1 ms")
             return T.KEEPALIVE, p.to_bytes(2, "big")
         case Open(leaf=leaf):
-            return T.OPEN, bytes([leaf])
+            return T.OPEN, bytes([Leaf(leaf)])
         case Close(leaf=leaf):
-            return T.CLOSE, bytes([leaf])
+            return T.CLOSE, bytes([Leaf(leaf)])
         case Lock(leaf=leaf):
-            return T.LOCK, bytes([leaf])
+            return T.LOCK, bytes([Leaf(leaf)])
         case QueryStatus():
             return T.QUERY_STATUS, b""
         case LeafState():
