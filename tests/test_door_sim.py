@@ -270,6 +270,11 @@ def test_fault_unplug_reports_down_at_once_and_resyncs_on_return(door, sim):
     assert len(of_type(door.events, LinkUp)) == 2
 
 
+def test_driver_refuses_a_watchdog_period_the_protocol_cannot_carry():
+    with pytest.raises(ValueError, match="watchdog_ms"):
+        DoorController("/dev/null", watchdog_ms=70_000)
+
+
 def test_unknown_fault_is_a_typed_error(sim):
     with pytest.raises(FaultError):
         sim.faults.inject("meltdown")

@@ -78,6 +78,8 @@ class DoorController:
     def __init__(self, url: str, *, on_event=lambda ev: None, call=call_directly, watchdog_ms: int = 1000,
                  baudrate: int = 115200, ack_timeout_s: float = 0.1, max_retries: int = 3,
                  travel_timeout_s: float = 3.0, tick_s: float = 0.01):
+        if not 1 <= watchdog_ms <= 0xFFFF:
+            raise ValueError(f"watchdog_ms {watchdog_ms} out of the protocol's range 1..65535")
         self.on_event = on_event
         self.call = call
         self.watchdog_ms = watchdog_ms
@@ -229,17 +231,25 @@ class DoorController:
     def _tick_loop(self) -> None:
         next_keepalive = 0.0
         while not self._stop.wait(self.tick_s):
-            now = time.monotonic()
-            if not self.transport.connected:
-                continue
-            self._write(self.link.tick())
-            if now >= next_keepalive:
-                self._write(self.link.send(KeepAlive(self.watchdog_ms)))
-                next_keepalive = now + self.watchdog_ms / 4000
-            with self._expect_lock:
-                late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]
-                for leaf, _ in late:
-                    del self._expect[leaf]
-            for leaf, pos in late:
-                self.counters["leaf_faults"] += 1
-                self.call(self._emit, LeafFault(leaf, pos, self.travel_timeout_s))
+            try:
+                next_keepalive = self._tick(next_keepalive)
+            except Exception as exc:  # the keep-alive thread must outlive any bug in one tick
+                self.counters["tick_errors"] += 1
+                log.error("door_tick_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _tick(self, next_keepalive: float) -> float:
+        now = time.monotonic()
+        if not self.transport.connected:
+            return next_keepalive
+        self._write(self.link.tick())
+        if now >= next_keepalive:
+            self._write(self.link.send(KeepAlive(self.watchdog_ms)))
+            next_keepalive = now + self.watchdog_ms / 4000
+        with self._expect_lock:
+            late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]
+            for leaf, _ in late:
+                del self._expect[leaf]
+        for leaf, pos in late:
+            self.counters["leaf_faults"] += 1
+            self.call(self._emit, LeafFault(leaf, pos, self.travel_timeout_s))
+        return next_keepalive
