@@ -48,6 +48,7 @@ class TransportStats:
     connects: int = 0
     losses: int = 0
     protocol_crashes: int = 0  # a protocol's feed() raised: counted, bytes dropped, never fatal
+    callback_errors: int = 0  # delivering to the driver raised (direct calls only): counted, never fatal
 
 
 class SerialTransport:
@@ -151,7 +152,7 @@ class SerialTransport:
                 self.protocol.reset()
                 continue
             if events:
-                self.call(self.on_events, events)
+                self._deliver(self.on_events, events)
 
     def _open(self) -> bool:
         try:
@@ -169,14 +170,21 @@ class SerialTransport:
             self._lost_reason = None
         self.stats.connects += 1
         log.info("port_up", port=self.name, url=self.url, connects=self.stats.connects)
-        self.call(self.on_link, True, "connected")
+        self._deliver(self.on_link, True, "connected")
         return True
 
     def _report_loss(self, reason: str) -> None:
         self._close()
         self.stats.losses += 1
         log.warning("port_down", port=self.name, url=self.url, reason=reason)
-        self.call(self.on_link, False, reason)
+        self._deliver(self.on_link, False, reason)
+
+    def _deliver(self, fn: Callable, *args) -> None:
+        try:
+            self.call(fn, *args)
+        except Exception as exc:  # the reader thread must outlive a driver bug
+            self.stats.callback_errors += 1
+            log.error("callback_failed", port=self.name, error=f"{type(exc).__name__}: {exc}")
 
     def _close(self) -> None:
         with self._write_lock:

@@ -132,6 +132,26 @@ def test_protocol_crash_is_contained(device):
         t.stop()
 
 
+def test_driver_callback_bug_does_not_kill_the_reader(device):
+    events = Recorder()
+
+    def on_events(evs):
+        if any(b"bad" in e for e in evs):
+            raise RuntimeError("driver bug")
+        events.extend(evs)
+
+    t = SerialTransport(device.path, LineProtocol(), on_events)
+    t.start()
+    try:
+        wait_for(lambda: t.connected, what="connect")
+        t.write(b"bad\n")
+        wait_for(lambda: t.stats.callback_errors == 1, what="error counted")
+        t.write(b"good\n")
+        wait_for(lambda: b"echo good" in events.snapshot(), what="still delivering")
+    finally:
+        t.stop()
+
+
 def test_lost_from_hotplug_monitor_forces_reconnect(device):
     t, _, _, links = make_transport(device.path)
     t.start()
