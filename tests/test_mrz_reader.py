@@ -1,6 +1,12 @@
 """MRZ reader: protocol vectors, garbage tolerance, and the driver against the simulator over a pty with faults."""
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +16,7 @@ from drivers.mrz_reader.protocol import (
     DocumentAbsent, DocumentPresent, DocumentRemoved, MrzLines, MrzReaderProtocol, MrzReaderProtocolError, Query,
     ReadError, Version, bcc, decode_body, encode, encode_message,
 )
-from simulators.faults import FaultError
+from simulators.faults import FaultError, send_control
 from simulators.mrz_reader import MrzReaderSimulator
 from tests.serial_helpers import Recorder, wait_for
 
@@ -153,3 +159,26 @@ def test_fault_unplug_document_placed_while_down_is_read_on_return(reader, sim):
     sim.faults.clear("unplug")
     wait_for(lambda: DocumentRemoved() in reader.events.snapshot(), what="removal noticed after reconnect")
     assert not reader.document_present
+
+
+def test_simulator_cli_with_control_socket(tmp_path):
+    sock = str(tmp_path / "mrz.sock")
+    proc = subprocess.Popen([sys.executable, "-m", "simulators.mrz_reader", "--control", sock, "--profile", "zero-latency"],
+                            cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        where = json.loads(proc.stdout.readline())
+        events = Recorder()
+        reader = MrzReader(where["port"], on_event=events)
+        reader.start()
+        try:
+            wait_for(lambda: reader.transport.connected, what="connect")
+            assert send_control(sock, {"do": "place", "lines": list(TD3)})["ok"]
+            (read,) = wait_for(lambda: [e for e in events.snapshot() if isinstance(e, MrzRead)], what="read")
+            assert read.mrz.valid
+        finally:
+            reader.stop()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        proc.stdout.close()
