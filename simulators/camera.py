@@ -308,6 +308,11 @@ class CameraSim:
             raise ValueError(f"scene must be one of {SCENES}, not {scene!r}")
         self._scene, self._face, self._scene_start = scene, int(face), time.monotonic()
 
+    def add_face(self, face) -> int:
+        """Load another face (image array or path) and return its index for set_scene(..., face=)."""
+        self.renderer.faces.append(load_face(self._read(face)))
+        return len(self.renderer.faces) - 1
+
     @property
     def scene(self) -> str:
         return self._scene

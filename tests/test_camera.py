@@ -264,3 +264,15 @@ def test_from_config_and_status_through_call(sim):
     finally:
         cam.stop()
     assert calls[0] == "connecting" and calls[-1] == "stopped"
+
+
+def test_a_face_added_at_run_time_is_shown(sim, camera, detector):
+    index = sim.add_face(assets.path("faces/obama2.jpg"))
+    assert index == 2
+    diff = np.abs(sim.renderer.render("traveller", 1.0, 2).astype(int) - sim.renderer.render("traveller", 1.0, 0))
+    assert diff.mean() > 5
+    sim.set_scene("traveller", face=index)
+    found = _faces(detector, _frames_after_now(camera).image)
+    assert len(found) == 1
+    with pytest.raises(ValueError):
+        sim.add_face(np.full((200, 200, 3), 128, np.uint8))  # no face in it

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from drivers.fingerprint import protocol as p
-from drivers.fingerprint.driver import FingerprintScanner, NoFinger, ScannerError, ScannerTimeout
+from drivers.fingerprint.driver import CaptureCancelled, FingerprintScanner, NoFinger, ScannerError, ScannerTimeout
 from drivers.fingerprint.protocol import Code, Instruction, LedColour, LedMode
 from simulators.faults import FaultError
 from simulators.fingerprint_scanner import FingerprintScannerSim
@@ -83,6 +83,36 @@ def test_capture_waits_for_the_finger(sim, scanner):
     sim.place_finger(4)
     worker.join(timeout=5)
     assert np.array_equal(result["img"], GEN.impression(4, 0))
+
+
+def test_led_while_waiting_for_a_finger_then_cancel(sim, scanner):
+    errors = []
+
+    def wait_for_finger():
+        try:
+            scanner.capture(timeout_s=10)
+        except ScannerError as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=wait_for_finger)
+    worker.start()
+    wait_for(lambda: Instruction.FINGER_DETECT in sim.commands, what="driver polling")
+    scanner.set_led(LedMode.FLASHING, LedColour.BLUE)  # "place your finger" while the capture waits
+    assert sim.led == (LedMode.FLASHING, LedColour.BLUE)
+    started = time.monotonic()
+    scanner.cancel()
+    worker.join(timeout=2)
+    assert not worker.is_alive() and time.monotonic() - started < 0.5
+    assert isinstance(errors[0], CaptureCancelled)
+
+
+def test_a_device_that_never_completes_a_capture_still_meets_the_deadline(sim, scanner):
+    sim.place_finger(1)
+    sim._finish_capture = lambda: sim._answer(Code.NO_FINGER, Instruction.CAPTURE)  # finger always slips
+    started = time.monotonic()
+    with pytest.raises(NoFinger):
+        scanner.capture(timeout_s=0.5)
+    assert time.monotonic() - started < 1.0
 
 
 def test_led(sim, scanner):

@@ -43,6 +43,10 @@ class NoFinger(ScannerError):
     """No finger was on the glass before the deadline."""
 
 
+class CaptureCancelled(ScannerError):
+    pass
+
+
 @dataclass
 class DriverCounters:
     timeouts: int = 0
@@ -72,6 +76,7 @@ class FingerprintScanner:
         self._lock = threading.Lock()  # one command at a time: the device is half-duplex
         self._synced = False
         self._stopped = threading.Event()
+        self._cancelled = threading.Event()
         # Events go straight to our queue on the reader thread (blocking calls wait on it);
         # only the link hook goes through `call`.
         self.transport = SerialTransport(url, self.protocol, self._on_events, self._on_link, name="fingerprint",
@@ -91,6 +96,7 @@ class FingerprintScanner:
 
     def stop(self) -> None:
         self._stopped.set()
+        self._cancelled.set()
         self.transport.stop()
 
     @property
@@ -136,23 +142,29 @@ class FingerprintScanner:
     def capture(self, timeout_s: float = 10.0) -> np.ndarray:
         """Wait up to `timeout_s` for a finger, capture it and upload the image (uint8, height x width).
 
-        The capture and upload that follow have their own bounded timeouts.
+        Between finger polls other calls (e.g. set_led) may run; `cancel()` ends
+        the wait at once. The capture and upload that follow have their own
+        bounded timeouts.
         """
         deadline = time.monotonic() + timeout_s
-        with self._lock:
-            self._ensure_synced()
-            while True:
-                if not self._transact(self.protocol.finger_detect, FingerState).present:
-                    if time.monotonic() + self.poll_s > deadline:
-                        raise NoFinger(f"no finger on the scanner within {timeout_s}s")
-                    self._stopped.wait(self.poll_s)
-                    continue
-                answer = self._transact(self.protocol.capture, Answer, self.capture_timeout_s)
-                if answer.code == Code.NO_FINGER:  # lifted during the exposure: wait again
-                    continue
-                self._ok(answer)
-                image = self._upload()
-                return np.frombuffer(image.pixels, np.uint8).reshape(image.height, image.width).copy()
+        self._cancelled.clear()
+        while True:
+            with self._lock:
+                self._ensure_synced()
+                if self._transact(self.protocol.finger_detect, FingerState).present:
+                    answer = self._transact(self.protocol.capture, Answer, self.capture_timeout_s)
+                    if answer.code != Code.NO_FINGER:  # NO_FINGER: lifted during the exposure; wait again
+                        self._ok(answer)
+                        image = self._upload()
+                        return np.frombuffer(image.pixels, np.uint8).reshape(image.height, image.width).copy()
+            if time.monotonic() + self.poll_s > deadline:
+                raise NoFinger(f"no finger on the scanner within {timeout_s}s")
+            if self._cancelled.wait(self.poll_s) or self._stopped.is_set():
+                raise CaptureCancelled("capture cancelled")
+
+    def cancel(self) -> None:
+        """End a capture() that is waiting for a finger (the passage was aborted)."""
+        self._cancelled.set()
 
     # -- internals -------------------------------------------------------------------
     def _upload(self) -> Image:
