@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import cv2
@@ -276,3 +277,40 @@ def test_a_face_added_at_run_time_is_shown(sim, camera, detector):
     assert len(found) == 1
     with pytest.raises(ValueError):
         sim.add_face(np.full((200, 200, 3), 128, np.uint8))  # no face in it
+
+
+class _HangingCapture:
+    """A capture whose read() ignores every timeout (a broken backend or driver)."""
+
+    def __init__(self, release):
+        self.release_event = release
+
+    def isOpened(self):  # noqa: N802 (OpenCV's name)
+        return True
+
+    def read(self):
+        self.release_event.wait(10)
+        return False, None
+
+    def release(self):
+        pass
+
+
+def test_a_read_that_ignores_its_timeout_is_abandoned(monkeypatch, sim):
+    release = threading.Event()
+    cam = Camera(sim.url, read_timeout_s=0.1, backoff_initial_s=0.05)
+    real_open = cam._open
+    opens = []
+
+    def first_hangs():
+        opens.append(1)
+        return _HangingCapture(release) if len(opens) == 1 else real_open()
+
+    monkeypatch.setattr(cam, "_open", first_hangs)
+    cam.start()
+    try:
+        frame = cam.wait_frame(0, timeout_s=5)  # from the replacement grabber, ~1.3 s after the hang
+        assert cam.counters.hung_reads == 1 and frame.image.shape == (480, 640, 3)
+    finally:
+        release.set()
+        cam.stop()

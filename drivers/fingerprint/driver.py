@@ -122,6 +122,7 @@ class FingerprintScanner:
         parser = self.protocol.parser
         return {**asdict(self.driver_counters), "garbage_bytes": parser.garbage_bytes,
                 "checksum_errors": parser.checksum_errors, "length_errors": parser.length_errors,
+                "foreign_packets": parser.other_errors,
                 "unexpected": self.protocol.unexpected, "incomplete_images": self.protocol.incomplete_images}
 
     # -- operations ------------------------------------------------------------------
