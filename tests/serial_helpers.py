@@ -1,6 +1,7 @@
 """Helpers for tests of serial drivers against simulators: wait with a deadline, collect events."""
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -40,3 +41,17 @@ class Recorder:
     def clear(self):
         with self._lock:
             self.items.clear()
+
+
+def stop_process(proc, timeout: float = 10.0) -> None:
+    """SIGTERM a simulator process and wait; if it does not stop, kill it and fail the test."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{proc.args} did not stop on SIGTERM within {timeout}s") from None
+    finally:
+        if proc.stdout:
+            proc.stdout.close()

@@ -22,7 +22,7 @@ from drivers.presence import Direction, PresenceTracker
 from gate.reactor import Reactor
 from simulators.door import DoorSimulator, Profile, Walker, beam_walk
 from simulators.faults import FaultError, send_control
-from tests.serial_helpers import Recorder, wait_for
+from tests.serial_helpers import Recorder, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 CLOSED_LOCKED = (Position.CLOSED, True)
@@ -304,9 +304,7 @@ def test_simulator_cli_and_control_socket(tmp_path):
         assert not send_control(sock, {"do": "walk", "walkers": [{"legs": 3}]})["ok"]
         assert send_control(sock, {"do": "status"})["ok"]  # still serving after bad requests
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.stdout.close()
+        stop_process(proc)
     assert not link.exists()
 
 

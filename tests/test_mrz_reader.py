@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ from drivers.mrz_reader.protocol import (
 )
 from simulators.faults import FaultError, send_control
 from simulators.mrz_reader import MrzReaderSimulator
-from tests.serial_helpers import Recorder, wait_for
+from tests.serial_helpers import Recorder, stop_process, wait_for
 
 TD3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F3204153<<<<<<<<<<<<<<<4")
 
@@ -179,6 +178,4 @@ def test_simulator_cli_with_control_socket(tmp_path):
         finally:
             reader.stop()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(10)
-        proc.stdout.close()
+        stop_process(proc)
