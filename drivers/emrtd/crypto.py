@@ -51,9 +51,8 @@ def unpad(data: bytes) -> bytes:
     return end[:-1]
 
 
-def _check_blocks(data: bytes, what: str) -> None:
-    if not data or len(data) % BLOCK:
-        raise PaddingError(f"{what} of {len(data)} bytes is not a whole number of {BLOCK}-byte blocks")
+def _misaligned(data: bytes, what: str) -> PaddingError:
+    return PaddingError(f"{what} of {len(data)} bytes is not a whole number of {BLOCK}-byte blocks")
 
 
 def _xor_first(block_source: bytes, chain: int) -> bytes:
@@ -70,13 +69,15 @@ class Tdes:
         self._enc_chain = self._dec_chain = 0
 
     def encrypt(self, data: bytes) -> bytes:
-        _check_blocks(data, "plaintext")
+        if not data or len(data) % BLOCK:
+            raise _misaligned(data, "plaintext")
         out = self._enc.update(_xor_first(data, self._enc_chain) + data[BLOCK:])
         self._enc_chain = int.from_bytes(out[-BLOCK:], "big")
         return out
 
     def decrypt(self, data: bytes) -> bytes:
-        _check_blocks(data, "cryptogram")
+        if not data or len(data) % BLOCK:
+            raise _misaligned(data, "cryptogram")
         out = self._dec.update(data)
         first = _xor_first(out, self._dec_chain)
         self._dec_chain = int.from_bytes(data[-BLOCK:], "big")
@@ -97,7 +98,8 @@ class RetailMac:
         self._chain = 0
 
     def mac(self, padded: bytes) -> bytes:
-        _check_blocks(padded, "MAC input")
+        if not padded or len(padded) % BLOCK:
+            raise _misaligned(padded, "MAC input")
         chain = 0
         if len(padded) > BLOCK:
             head = padded[:-BLOCK]

@@ -110,27 +110,24 @@ class SecureMessaging:
         if not resp.data:
             check(resp, command)
             raise SmError(f"{command}: status {resp.sw:04X} without secure-messaging objects")
-        objects = split_objects(resp.data)
-        if not objects or objects[-1][0] != 0x8E or len(objects[-1][1]) != 8:
-            raise SmError(f"{command}: response has no 8-byte MAC object 8E")
-        cryptogram, sw, mac_input = None, None, b""
-        for tag, value, whole in objects[:-1]:
+        raw = resp.data
+        if len(raw) < 10 or raw[-10:-8] != b"\x8e\x08":
+            raise SmError(f"{command}: response does not end in an 8-byte MAC object 8E")
+        covered = raw[:-10]  # every object before DO'8E' is under the MAC
+        if not hmac.compare_digest(self._mac.mac(crypto.pad(ssc.to_bytes(8, "big") + covered)), raw[-8:]):
+            raise SmError(f"{command}: response MAC does not verify")
+        cryptogram, sw = None, None
+        for tag, value, _ in split_objects(covered):
             if tag == 0x87:
                 if not value or value[0] != 0x01:
                     raise SmError(f"{command}: DO87 without padding-content indicator 01")
                 cryptogram = value[1:]
             elif tag == 0x85:
                 cryptogram = value
-            elif tag == 0x99:
-                if len(value) != 2:
-                    raise SmError(f"{command}: DO99 of {len(value)} bytes")
+            elif tag == 0x99 and len(value) == 2:
                 sw = int.from_bytes(value, "big")
             else:
-                raise SmError(f"{command}: unexpected data object {tag:02X} in response")
-            mac_input += whole
-        expected = self._mac.mac(crypto.pad(ssc.to_bytes(8, "big") + mac_input))
-        if not hmac.compare_digest(expected, objects[-1][1]):
-            raise SmError(f"{command}: response MAC does not verify")
+                raise SmError(f"{command}: unexpected data object {tag:02X} ({len(value)} bytes) in response")
         if sw is None:
             raise SmError(f"{command}: response has no status object 99")
         data = crypto.unpad(self._cipher.decrypt(cryptogram)) if cryptogram else b""
