@@ -31,7 +31,7 @@ import numpy as np
 PPI = 500
 HEIGHT = 400  # image rows at 500 ppi: 20.3 mm
 WIDTH = 300   # image columns: 15.2 mm
-CLASSES = ("arch", "tented_arch", "left_loop", "right_loop", "whorl")
+CLASSES = ("arch", "tented_arch", "right_loop", "left_loop", "whorl")
 # Natural class frequencies (Wilson et al., NIST): loops dominate.
 CLASS_WEIGHTS = (0.037, 0.029, 0.338, 0.317, 0.279)
 SKINS = ("normal", "dry", "wet")
@@ -105,7 +105,8 @@ def _singular_points(rng: np.random.Generator, finger_class: str):
     if finger_class == "tented_arch":
         return ((cx, cy),), ((cx + rng.uniform(-8, 8), cy + rng.uniform(70, 110)),)
     if finger_class in ("left_loop", "right_loop"):
-        side = -1 if finger_class == "left_loop" else 1
+        # Henry: a right loop's ridges enter and leave on the right, its delta is on the left.
+        side = -1 if finger_class == "right_loop" else 1
         delta = (cx + side * rng.uniform(70, 110), cy + rng.uniform(90, 140))
         return ((cx, cy),), (delta,)
     # whorl: two cores close together, deltas low on both sides
