@@ -5,6 +5,8 @@ import cv2
 import nbis
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from simulators.fingerprint_synth import CLASSES, HEIGHT, WIDTH, FingerGenerator
 
@@ -120,3 +122,14 @@ def test_genuine_scores_clearly_above_impostor_scores_with_bozorth3(gen):
     impostor = [templates[f, 0].compare(templates[g, 1]) for f in fingers for g in fingers if g != f]
     # bozorth3's usual decision threshold is 40.
     assert min(genuine) > 40 > max(impostor), (genuine, impostor)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rotation=st.floats(-45, 45), dx=st.floats(-80, 80), dy=st.floats(-80, 80), distortion=st.floats(0, 1),
+       pressure=st.floats(0, 1), skin=st.sampled_from(["normal", "dry", "wet"]), contact=st.floats(0, 1),
+       noise=st.floats(0, 1), impression_no=st.integers(0, 10_000))
+def test_any_valid_conditions_give_a_sensor_image(gen, **conditions):
+    impression_no = conditions.pop("impression_no")
+    img = gen.impression(2, impression_no, **conditions)
+    assert img.dtype == np.uint8 and img.shape == (HEIGHT, WIDTH)
+    assert img.min() < img.max()  # never a blank frame: noise at least
