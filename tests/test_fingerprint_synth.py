@@ -101,13 +101,14 @@ def test_bad_conditions_are_refused(gen, bad):
 
 
 def test_impression_is_fast_enough(gen):
-    started = time.perf_counter()
+    # CPU time of the process, not wall time: other jobs on a loaded CI box must not fail this.
+    started = time.process_time()
     gen.master(40)
-    master_s = time.perf_counter() - started
-    started = time.perf_counter()
+    master_s = time.process_time() - started
+    started = time.process_time()
     for i in range(5):
         gen.impression(40, i)
-    per_impression = (time.perf_counter() - started) / 5
+    per_impression = (time.process_time() - started) / 5
     assert master_s < 1.0, master_s
     assert per_impression < 0.3, per_impression
 
