@@ -32,7 +32,7 @@ from drivers.emrtd.reader import READ_AHEAD, ChipSession, read_document
 from gate.document import mrz
 from simulators import services
 from simulators.chip.applet import EmrtdApplet
-from simulators.chip.vpcd import PORTS, READER_NAMES
+from simulators.chip.vpcd import PORTS, READER_NAMES, exclusive_slots
 from simulators.testpki import TestPki
 
 STEPS = ("select", "BAC", "EF.COM", "DG1", "DG2", "EF.SOD")
@@ -99,7 +99,8 @@ def _chip_cpu_s(doc, key: BacKey, commands: list[bytes]) -> float:
 
 
 def run(rounds: int, chunk: int) -> dict:
-    with tempfile.TemporaryDirectory(prefix="egate-bench-chip-") as tmp, services.pcscd_with_vpcd():
+    with tempfile.TemporaryDirectory(prefix="egate-bench-chip-") as tmp, services.pcscd_with_vpcd(), \
+            exclusive_slots():
         doc, doc_dir = _document(Path(tmp))
         key = BacKey.from_mrz(mrz.parse(doc.mrz_lines))
         sim = subprocess.Popen([sys.executable, "-m", "simulators.chip", "--doc", str(doc_dir),

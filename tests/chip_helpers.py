@@ -2,19 +2,14 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
-import threading
-import time
 
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
 from gate.document import lds, tlv
 from simulators.chip.applet import EmrtdApplet
-from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard
+from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots as exclusive_vpcd
 
-LOCK_PATH = "/tmp/egate-vpcd-tests.lock"
-LOCK_DEADLINE_S = 120.0
 CARD_DEADLINE_S = 10.0  # pcscd sees a vpcd card come and go within ~50 ms; this only bounds a failure
 
 KEY = BacKey("L898902C", "690806", "940623")
@@ -44,22 +39,3 @@ def inserted(applet: EmrtdApplet, slot: int = 0):
     finally:
         card.stop()
         reader.wait_for_card(CARD_DEADLINE_S, present=False)
-
-
-@contextlib.contextmanager
-def exclusive_vpcd():
-    """Hold the host-wide lock on vpcd's slots: test runs in other processes share pcscd and the slots."""
-    with open(LOCK_PATH, "a") as lock:
-        deadline = time.monotonic() + LOCK_DEADLINE_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"{LOCK_PATH} held by another test run for {LOCK_DEADLINE_S}s") from None
-                threading.Event().wait(0.05)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -109,12 +109,16 @@ class RetailMac:
 
 
 def encrypt(key16: bytes, data: bytes) -> bytes:
-    """One-off 3DES-CBC encryption (zero IV) of block-aligned data."""
-    return Tdes(key16).encrypt(data)
+    """One-off 3DES-CBC encryption (zero IV) of block-aligned data; sessions keep a `Tdes`."""
+    if not data or len(data) % BLOCK:
+        raise _misaligned(data, "plaintext")
+    return Cipher(TripleDES(key16 + key16[:8]), modes.CBC(ZERO_IV)).encryptor().update(data)
 
 
 def decrypt(key16: bytes, data: bytes) -> bytes:
-    return Tdes(key16).decrypt(data)
+    if not data or len(data) % BLOCK:
+        raise _misaligned(data, "cryptogram")
+    return Cipher(TripleDES(key16 + key16[:8]), modes.CBC(ZERO_IV)).decryptor().update(data)
 
 
 def retail_mac(key16: bytes, padded: bytes) -> bytes:

@@ -13,6 +13,7 @@ takes the card out (for `duration_s`, or until cleared) and puts it back.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import socket
 import threading
 import time
@@ -26,6 +27,27 @@ CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 ATR = bytes.fromhex("3B80800101")  # T=1, no historical bytes
 PORTS = {0: 35963, 1: 35964}
 READER_NAMES = {0: "Virtual PCD 00 00", 1: "Virtual PCD 00 01"}
+LOCK_PATH = "/tmp/egate-vpcd.lock"
+
+
+@contextlib.contextmanager
+def exclusive_slots(deadline_s: float = 120.0):
+    """Hold the host-wide lock on vpcd's slots: pcscd and its slots are shared by every process
+    on the host, so test runs and benchmarks that plug cards in take turns."""
+    with open(LOCK_PATH, "a") as lock:
+        deadline = time.monotonic() + deadline_s
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{LOCK_PATH} held by another process for {deadline_s}s") from None
+                threading.Event().wait(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class VirtualCard:
