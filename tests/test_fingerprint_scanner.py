@@ -170,11 +170,11 @@ def test_slow_answers_within_the_timeout_work(sim, scanner):
 
 def test_too_slow_device_times_out_then_recovers(sim, scanner):
     # Slower than all three tries together (a late answer to the same query is accepted).
-    sim.faults.inject("slow", delay_s=1.0)
+    sim.faults.inject("slow", delay_s=1.5)
     started = time.monotonic()
     with pytest.raises(ScannerTimeout):
         scanner.finger_present()
-    assert time.monotonic() - started < 0.3 * 3 + 0.3  # 3 tries of 0.3 s, never a hang
+    assert time.monotonic() - started < 1.5  # 3 tries of 0.3 s, never a hang
     assert scanner.counters()["timeouts"] == 3
     sim.faults.clear("slow")
     sim.place_finger(8)
