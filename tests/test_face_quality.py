@@ -145,6 +145,28 @@ def test_closed_eyes(detector, photos, name):
     assert [c.name for c in report.failures] == ["eye_openness"]
 
 
+def wear_mask(image, landmarks, mask):
+    """A real photo of a surgical mask (insightface's) warped over the nose, cheeks and chin."""
+    h, w = mask.shape[:2]
+    corners = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    placed = to_image([(18, 60), (94, 60), (90, 112), (22, 112)], landmarks).astype(np.float32)
+    m = cv2.getPerspectiveTransform(corners, placed)
+    size = image.shape[1::-1]
+    worn = image.copy()
+    cover = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, size) > 0
+    worn[cover] = cv2.warpPerspective(mask, m, size)[cover]
+    return worn
+
+
+@pytest.mark.parametrize("colour", ["white", "blue", "black", "green"])
+@pytest.mark.parametrize("name", GOOD)
+def test_mask(detector, photos, name, colour):
+    image, lm = photos[name]
+    report = assess(detector, wear_mask(image, lm, read_image(assets.path(f"faces/mask_{colour}.jpg"))))
+    assert report.faces >= 1 and report.guidance == "face.remove_hat_or_mask", \
+        [(c.name, round(c.value, 2)) for c in report.failures]
+
+
 def test_rotated_head(detector, photos):
     image, lm = photos["faces/obama.jpg"]
     centre = tuple(float(v) for v in lm[2])
@@ -193,4 +215,4 @@ def test_too_far_and_too_close(detector, photos):
 def test_report_as_dict_is_json_ready(detector, photos):
     image, _ = photos["faces/obama.jpg"]
     d = assess(detector, image).as_dict()
-    assert d["ok"] is True and d["guidance"] is None and len(d["checks"]) == 15
+    assert d["ok"] is True and d["guidance"] is None and len(d["checks"]) == 16
