@@ -180,6 +180,7 @@ class QueuedTransport:
 @pytest.mark.parametrize("profile", [ChipProfile(), ChipProfile(exact_le=True), ChipProfile(max_response=100)])
 def test_read_ahead_keeps_commands_in_flight_and_reads_the_same(profile):
     files = synthetic_files(dg2_size=40_000)
-    link = QueuedTransport(EmrtdApplet(files, KEY, profile))
-    assert read_document(link, KEY).files == files
-    assert link.most_in_flight == READ_AHEAD and not link.queue
+    for depth in (1, READ_AHEAD, 4):
+        link = QueuedTransport(EmrtdApplet(files, KEY, profile))
+        assert read_document(link, KEY, read_ahead=depth).files == files
+        assert link.most_in_flight == depth and not link.queue

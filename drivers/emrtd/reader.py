@@ -34,7 +34,7 @@ from gate.errors import ParseError
 EAC_ONLY = ("DG3", "DG4")  # fingerprints and irises need extended access control: not readable under BAC
 B0_MAX_OFFSET = 0x7FFF
 MIN_CHUNK = 16
-READ_AHEAD = 2  # READ BINARY commands in flight at once
+READ_AHEAD = 2  # READ BINARY commands in flight at once (1: none ahead)
 
 
 class Transport(Protocol):
@@ -56,9 +56,10 @@ class ReadResult:
 class ChipSession:
     """One inserted chip. `chunk` is the first Le tried; it only shrinks during the session."""
 
-    def __init__(self, transport: Transport, chunk: int = MAX_SHORT_LE):
+    def __init__(self, transport: Transport, chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD):
         self.transport = transport
         self.chunk = chunk
+        self.read_ahead = max(1, read_ahead)
         self.sm: SecureMessaging | None = None
         self.access: access.AccessControl | None = None
         self.apdus = 0
@@ -171,12 +172,12 @@ class ChipSession:
         return bytes(data[:total])
 
     def _read_ahead(self, name: str, data: bytearray, total: int) -> None:
-        """Append full chunks to `data` with READ_AHEAD commands in flight; stop at the first other answer."""
+        """Append full chunks to `data` with `read_ahead` commands in flight; stop at the first other answer."""
         in_flight: deque[tuple[int, Callable[[], Response]]] = deque()
         planned = len(data)
         try:
             while len(data) < total:
-                while planned < total and len(in_flight) < READ_AHEAD:
+                while planned < total and len(in_flight) < self.read_ahead:
                     want = min(self._room(planned), total - planned)
                     in_flight.append((want, self._read_request(name, planned, want)))
                     planned += want
@@ -219,12 +220,12 @@ def _offset_object(offset: int) -> bytes:
 
 
 def read_document(transport: Transport, key: BacKey, names: list[str] | None = None,
-                  chunk: int = MAX_SHORT_LE) -> ReadResult:
+                  chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD) -> ReadResult:
     """Select, authenticate (strategy per document), read EF.COM, the data groups and EF.SOD, timing each step.
 
     `names`: the data groups to read; by default every one EF.COM lists that BAC can open.
     """
-    session = ChipSession(transport, chunk)
+    session = ChipSession(transport, chunk, read_ahead)
     result = ReadResult({})
 
     def step(label, fn):
