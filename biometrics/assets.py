@@ -129,9 +129,6 @@ PREPARED = {SFACE: "sface_2021dec_int8bq.raw.onnx"}
 # Short names for the callers' convenience.
 ALIASES = {"yunet": "yunet_2023mar_int8bq.onnx", "sface": SFACE}
 
-GENUINE_FACES = ("faces/obama.jpg", "faces/obama2.jpg", "faces/obama3.jpg")
-IMPOSTOR_FACES = ("faces/biden.jpg",)
-
 
 def root() -> Path:
     env = os.environ.get("EGATE_ASSETS")
