@@ -79,7 +79,7 @@ class FingerprintScannerSim(SerialSimulator):
     supported_faults = ("unplug", "garbage", "corrupt_crc", "slow", "drop")
 
     def __init__(self, link_path=None, *, seed: int = 0, timing: str = "zero", generator: FingerGenerator | None = None,
-                 packet_size: int = 256, address: int = BROADCAST):
+                 packet_size: int = 256, address: int = BROADCAST, first_impression: int = 0):
         super().__init__(link_path, seed=seed)
         self.link.close()
         self.link = FlowControlledLink(link_path)
@@ -90,7 +90,10 @@ class FingerprintScannerSim(SerialSimulator):
         self.params = Params(0, SENSOR_ID, WIDTH, HEIGHT, PPI, address, packet_size)
         self.parser = PacketParser(address)
         self.led = (LedMode.OFF, LedColour.BLUE)
-        self.captures = 0              # impressions taken; also the next impression number
+        self.captures = 0              # impressions taken
+        # The n-th capture is impression first_impression + n: a lane that enrols from
+        # impressions 0..k-1 starts the gate at k, so no capture repeats an enrolment image.
+        self.first_impression = first_impression
         self.commands: deque[Instruction | int] = deque(maxlen=1000)  # recent commands, for tests and the lane log
         self._finger: tuple[int, dict] | None = None
         self._image: bytes | None = None
@@ -181,7 +184,7 @@ class FingerprintScannerSim(SerialSimulator):
             return
         finger_id, conditions = finger
         try:
-            img = self.generator.impression(finger_id, self.captures, **conditions)
+            img = self.generator.impression(finger_id, self.first_impression + self.captures, **conditions)
         except (TypeError, ValueError):
             self._answer(Code.CAPTURE_FAILED, Instruction.CAPTURE)
             return

@@ -306,3 +306,14 @@ def test_from_config_and_link_events_through_call(sim):
     finally:
         drv.stop()
     assert links[:3] == [(True, "connected"), (False, links[1][1]), (True, "connected")]
+
+
+def test_first_impression_offsets_the_captures():
+    with FingerprintScannerSim(seed=3, generator=GEN, first_impression=100) as device:
+        drv = FingerprintScanner(device.path).start()
+        try:
+            drv.connect(timeout_s=2)
+            device.place_finger(5, {"contact": 0.6})
+            assert np.array_equal(drv.capture(timeout_s=3), GEN.impression(5, 100, contact=0.6))
+        finally:
+            drv.stop()
