@@ -218,8 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m simulators.fingerprint_scanner", description=__doc__.split("\n")[0])
     add_simulator_args(parser)
     parser.add_argument("--timing", choices=sorted(TIMINGS), default="realistic")
+    parser.add_argument("--first-impression", type=int, default=0, help="impression number of the first capture")
     args = parser.parse_args(argv)
-    return run_simulator_cli(FingerprintScannerSim(args.link, seed=args.seed, timing=args.timing), args)
+    sim = FingerprintScannerSim(args.link, seed=args.seed, timing=args.timing, first_impression=args.first_impression)
+    return run_simulator_cli(sim, args)
 
 
 if __name__ == "__main__":
