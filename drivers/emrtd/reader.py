@@ -63,7 +63,6 @@ class ChipSession:
         self.sm: SecureMessaging | None = None
         self.access: access.AccessControl | None = None
         self.apdus = 0
-        self._selected: str | None = None
 
     # ------------------------------------------------------------- exchange
     def send(self, cmd: Command, what: str) -> Response:
@@ -98,7 +97,7 @@ class ChipSession:
 
     # ------------------------------------------------------------------ steps
     def select_application(self) -> None:
-        self.sm, self._selected = None, None
+        self.sm = None
         self.send(Command(0x00, 0xA4, 0x04, 0x0C, lds.EMRTD_AID), "SELECT eMRTD application")
 
     def authenticate(self, strategy: access.AccessControl) -> None:
@@ -117,10 +116,9 @@ class ChipSession:
         if entry is None or entry.in_mf:
             raise ChipError(f"{name!r} is not a file of the eMRTD application")
         self.send(Command(0x00, 0xA4, 0x02, 0x0C, entry.fid.to_bytes(2, "big")), f"SELECT {name}")
-        self._selected = name
 
-    def _read_request(self, name: str, offset: int, want: int) -> Callable[[], bytes]:
-        """READ BINARY of `want` bytes at `offset`; the returned function gives the data (6282: fewer)."""
+    def _read_request(self, name: str, offset: int, want: int) -> Callable[[], Response]:
+        """READ BINARY of `want` bytes at `offset`; the returned function gives the answer (6282: fewer bytes)."""
         if offset <= B0_MAX_OFFSET:
             return self._request(Command(0x00, 0xB0, offset >> 8, offset & 0xFF, le=want),
                                  f"READ BINARY {name}@{offset}")
