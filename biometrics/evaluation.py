@@ -347,7 +347,8 @@ def score_fingers(ds: Dataset, *, workers: int = 2, max_impostors: int | None = 
     def features(path):
         try:
             with load_image(path) as sample:
-                return extractor().extract(sample).template
+                # Loaded into bozorth3 once, not once per comparison.
+                return matcher().prepare(extractor().extract(sample).template)
         except ExtractionError:
             return None
 

@@ -87,3 +87,10 @@ def test_verify_gates_on_quality_and_wipes_every_buffer(templates):
         gated = verifier.verify(live, reference)
     assert gated.outcome == "retry" and gated.match is None
     assert gated.quality.guidance == "finger.centre_finger"
+
+
+def test_prepared_templates_score_like_plain_ones(templates, m):
+    a, b = templates["fingers/p1_1.png"], templates["fingers/p1_2.png"]
+    pa, pb = m.prepare(a), m.prepare(b)
+    assert m.score(pa, pb) == m.score(a, pb) == m.score(a, b)
+    assert matcher.Matcher().score(pa, pb) == m.score(a, b)  # handles are not tied to one matcher

@@ -84,6 +84,12 @@ class MatchResult:
     extrapolated: bool            # threshold lies beyond the calibrated data
 
 
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A template loaded into bozorth3; the library's copy lives as long as this object."""
+    handle: object
+
+
 class Matcher:
     """bozorth3 with a threshold set from a target FMR (one instance per thread)."""
 
@@ -93,6 +99,10 @@ class Matcher:
         self.threshold, self.extrapolated = calibration.threshold(target_fmr)
         self._nbis = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
             min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=False, ppi=None))
+
+    def prepare(self, template: iso.Template) -> "Prepared":
+        """Load a template into bozorth3 once, for many comparisons (e.g. the enrolled one)."""
+        return Prepared(self._load(template))
 
     def _load(self, template: iso.Template):
         if not template.views:
@@ -105,14 +115,14 @@ class Matcher:
         finally:
             record[:] = bytes(len(record))
 
-    def score(self, probe: iso.Template, reference: iso.Template) -> int:
-        a, b = self._load(probe), self._load(reference)
+    def score(self, probe: "iso.Template | Prepared", reference: "iso.Template | Prepared") -> int:
+        a, b = (x.handle if isinstance(x, Prepared) else self._load(x) for x in (probe, reference))
         try:
             return int(a.compare(b))
         finally:
-            del a, b
+            del a, b  # the library's copies of templates loaded for this call go now
 
-    def compare(self, probe: iso.Template, reference: iso.Template) -> MatchResult:
+    def compare(self, probe: "iso.Template | Prepared", reference: "iso.Template | Prepared") -> MatchResult:
         s = self.score(probe, reference)
         return MatchResult(score=s, threshold=self.threshold, target_fmr=self.target_fmr,
                            match=s >= self.threshold, estimated_fmr=self.calibration.fmr(s),
@@ -148,8 +158,11 @@ class FingerVerifier:
         extraction = self.extractor.extract(sample)
         return extraction, assess(sample.array, extraction, nfiq2_min=self.nfiq2_min)
 
-    def verify(self, sample: BiometricSample, reference: iso.Template) -> FingerDecision:
-        """Decide on a live print held in `sample`; the caller wipes the sample afterwards."""
+    def verify(self, sample: BiometricSample, reference: "iso.Template | Prepared") -> FingerDecision:
+        """Decide on a live print held in `sample`; the caller wipes the sample afterwards.
+
+        Pass `self.matcher.prepare(enrolled)` when several attempts use the same reference.
+        """
         extraction, report = self.capture(sample)
         if not report.passed:
             return FingerDecision(quality=report, match=None)
