@@ -5,9 +5,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from drivers.emrtd import apdu
-from drivers.emrtd.apdu import Command, Response
+from drivers.emrtd.apdu import ChipTimeout, Command, Response
 from drivers.emrtd.bac import Bac
-from drivers.emrtd.pcsc import CardAbsent, ChipTimeout, PcscReader
+from drivers.emrtd.pcsc import CardAbsent, PcscReader
 from drivers.emrtd.reader import read_document
 from drivers.emrtd.sm import SmError
 from simulators.chip.applet import ChipProfile, EmrtdApplet
@@ -58,6 +58,15 @@ def test_slow_chip_within_the_timeout_still_reads(vpcd_ports):
         card.faults.inject("slow", delay_s=0.01)
         with reader.connect() as chip:
             assert read_document(chip, KEY).files == files
+
+
+def test_slow_chip_within_each_timeout_still_meets_the_read_deadline(vpcd_ports):
+    with inserted(EmrtdApplet(synthetic_files(), KEY)) as (card, reader):
+        card.faults.inject("slow", delay_s=0.05)
+        start = time.monotonic()
+        with reader.connect() as chip, pytest.raises(ChipTimeout, match="longer than 0.5s"):
+            read_document(chip, KEY, deadline_s=0.5)
+        assert time.monotonic() - start < 1.5
 
 
 def test_corrupted_response_mac_is_detected(vpcd_ports):

@@ -32,6 +32,10 @@ class ChipError(DeviceError):
     """The chip or the reader refused, failed or answered nonsense."""
 
 
+class ChipTimeout(ChipError):
+    """The chip or the reader did not answer in time (one exchange, or the whole read)."""
+
+
 class MalformedApdu(ChipError, ParseError):
     """Bytes that are not a well-formed command or response APDU."""
 

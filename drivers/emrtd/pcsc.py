@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from smartcard import scard
 
-from drivers.emrtd.apdu import ChipError
+from drivers.emrtd.apdu import ChipError, ChipTimeout
 from gate import logs
 from gate.config import ChipReaderConfig
 from gate.errors import DeviceError
@@ -33,10 +33,6 @@ class ReaderNotFound(DeviceError):
 
 class CardAbsent(ChipError):
     """No card in the reader, or it was removed during an exchange."""
-
-
-class ChipTimeout(ChipError):
-    """The chip or the reader did not answer within the exchange timeout."""
 
 
 class PcscFailure(ChipError):

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from drivers.emrtd import access
-from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, Command, Response, StatusError, WrongLe,
-                                WrongLength, check)
+from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, Response, StatusError,
+                                WrongLe, WrongLength, check)
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, split_objects
 from gate.document import lds, tlv
@@ -54,12 +54,16 @@ class ReadResult:
 
 
 class ChipSession:
-    """One inserted chip. `chunk` is the first Le tried; it only shrinks during the session."""
+    """One inserted chip. `chunk` is the first Le tried; it only shrinks during the session.
+    `deadline_s` bounds the whole session: no command is sent after it (`ChipTimeout`)."""
 
-    def __init__(self, transport: Transport, chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD):
+    def __init__(self, transport: Transport, chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD,
+                 deadline_s: float | None = None):
         self.transport = transport
         self.chunk = chunk
         self.read_ahead = max(1, read_ahead)
+        self.deadline_s = deadline_s
+        self._deadline = None if deadline_s is None else time.monotonic() + deadline_s
         self.sm: SecureMessaging | None = None
         self.access: access.AccessControl | None = None
         self.apdus = 0
@@ -85,6 +89,8 @@ class ChipSession:
         return answer
 
     def _submit(self, apdu: bytes) -> Callable[[], bytes]:
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise ChipTimeout(f"chip session took longer than {self.deadline_s:.1f}s")
         submit = getattr(self.transport, "submit", None)
         if submit is not None:
             return submit(apdu)
@@ -93,7 +99,7 @@ class ChipSession:
 
     def _send_plain(self, cmd: Command) -> Response:
         self.apdus += 1
-        return Response.decode(self.transport.transmit(cmd.encode()))
+        return Response.decode(self._submit(cmd.encode())())
 
     # ------------------------------------------------------------------ steps
     def select_application(self) -> None:
@@ -218,12 +224,14 @@ def _offset_object(offset: int) -> bytes:
 
 
 def read_document(transport: Transport, key: BacKey, names: list[str] | None = None,
-                  chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD) -> ReadResult:
+                  chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD,
+                  deadline_s: float | None = None) -> ReadResult:
     """Select, authenticate (strategy per document), read EF.COM, the data groups and EF.SOD, timing each step.
 
     `names`: the data groups to read; by default every one EF.COM lists that BAC can open.
+    `deadline_s`: the whole read (in the gate: `timeouts.chip_read_s`).
     """
-    session = ChipSession(transport, chunk, read_ahead)
+    session = ChipSession(transport, chunk, read_ahead, deadline_s)
     result = ReadResult({})
 
     def step(label, fn):

@@ -40,6 +40,7 @@ def register(sub):
     r.add_argument("--out", type=Path, metavar="DIR", help="write the raw files here")
     r.add_argument("--wait", type=float, default=5.0, metavar="S", help="how long to wait for a card (default 5)")
     r.add_argument("--timeout", type=float, default=2.0, metavar="S", help="per-exchange timeout (default 2)")
+    r.add_argument("--deadline", type=float, default=15.0, metavar="S", help="whole-read limit (default 15)")
     r.add_argument("--json", action="store_true", help="print one JSON object")
     r.set_defaults(func=read_cmd)
 
@@ -76,7 +77,7 @@ def read_cmd(args) -> int:
         with reader.connect() as chip:
             timings["card"] = _ms(time.perf_counter() - start)
             report["atr"] = chip.atr.hex().upper()
-            result = read_document(chip, key)
+            result = read_document(chip, key, deadline_s=args.deadline)
     except (ChipError, DeviceError) as err:
         if not args.json:
             raise
