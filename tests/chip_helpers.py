@@ -10,10 +10,11 @@ from gate.document import lds, tlv
 from simulators.chip.applet import EmrtdApplet
 from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots as exclusive_vpcd
 
-CARD_DEADLINE_S = 10.0  # pcscd sees a vpcd card come and go within ~50 ms; this only bounds a failure
+CARD_DEADLINE_S = 10.0  # pcscd notices a vpcd card come or go within about half a second; this bounds a failure
 
-KEY = BacKey("L898902C", "690806", "940623")
-TD3 = ("P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
+KEY = BacKey("L898902C", "690806", "940623")  # ICAO 9303-11 Appendix D's document keys
+TD3 = (  # ICAO's specimen MRZ, only DG1's content here (passive authentication is tested with the test PKI)
+"P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<",
        "L898902C36UTO7408122F1204159ZE184226B<<<<<10")
 
 
