@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--json]
 
 A personalised test document (EF.COM, DG1, DG2 about 24 KB, EF.SOD) is served by the chip
-simulator in its own process (like a card: its work is the card's, not ours). Each round:
+simulator in its own process (like a card: its work is the card's, not ours), pinned to its own
+core as a real chip computes on its own hardware (the reader on another; --no-pin). Each round:
   full read   select, BAC, EF.COM, DG1, DG2, EF.SOD with secure messaging (drivers.emrtd.reader)
   floor       the same command APDUs replayed byte for byte on the same PC/SC connection,
               with the same window of commands in flight as the reader's read-ahead, no
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -100,7 +102,36 @@ def _chip_cpu_s(doc, key: BacKey, commands: list[bytes]) -> float:
     return best
 
 
-def run(rounds: int, chunk: int, read_ahead: int = READ_AHEAD) -> dict:
+def _replay_with_work(card: PcscCard, commands: list[bytes], window: int, work_s: float, cpu: bool) -> float:
+    """Replay with `work_s` of work after each answer in this thread: CPU work, or a sleep that
+    leaves the CPU (and the GIL) free. Shows whether read-ahead can overlap the reader's work."""
+    start = time.perf_counter()
+    in_flight: deque = deque()
+    for cmd in [*commands, None]:
+        if cmd is not None:
+            in_flight.append(card.submit(cmd))
+        while in_flight and (len(in_flight) == window or cmd is None):
+            in_flight.popleft()()
+            if cpu:
+                end = time.perf_counter() + work_s
+                while time.perf_counter() < end:
+                    pass
+            else:
+                time.sleep(work_s)
+    return time.perf_counter() - start
+
+
+def overlap_check(card: PcscCard, commands: list[bytes], rounds: int, work_s: float = 100e-6) -> dict:
+    out = {}
+    for kind in ("sleep", "cpu"):
+        for window in (1, READ_AHEAD):
+            times = [_replay_with_work(card, commands, window, work_s, kind == "cpu") for _ in range(rounds)]
+            out[f"{kind}, window {window}"] = round(statistics.median(times) * 1000, 2)
+    return out
+
+
+def run(rounds: int, chunk: int, read_ahead: int = READ_AHEAD, check_overlap: bool = False,
+        pin: bool = True) -> dict:
     with tempfile.TemporaryDirectory(prefix="egate-bench-chip-") as tmp, services.pcscd_with_vpcd(), \
             exclusive_slots():
         doc, doc_dir = _document(Path(tmp))
@@ -108,6 +139,11 @@ def run(rounds: int, chunk: int, read_ahead: int = READ_AHEAD) -> dict:
         sim = subprocess.Popen([sys.executable, "-m", "simulators.chip", "--doc", str(doc_dir),
                                 "--port", str(PORTS[0]), "--seed", str(SEED)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = pin and len(cpus) >= 2
+        if pinned:  # a real chip computes on its own hardware: give the simulated one its own core
+            os.sched_setaffinity(sim.pid, {cpus[1]})
+            os.sched_setaffinity(0, {cpus[0]})
         try:
             reader = PcscReader(READER_NAMES[0], apdu_timeout_s=2.0)
             reader.wait_for_card(10)
@@ -136,17 +172,21 @@ def run(rounds: int, chunk: int, read_ahead: int = READ_AHEAD) -> dict:
                         raise RuntimeError("the replay got other answers than the recorded read")
                     if result.files != doc.files:
                         raise RuntimeError("the read returned other files than the document's")
+                overlap = overlap_check(card, commands, min(rounds, 15)) if check_overlap else None
         finally:
+            if pinned:
+                os.sched_setaffinity(0, cpus)
             sim.terminate()
             sim.wait(5)
     med = statistics.median
     return {
-        "rounds": rounds, "chunk": chunk, "read_ahead": read_ahead, "apdus": len(recorded),
+        "rounds": rounds, "chunk": chunk, "read_ahead": read_ahead, "pinned": pinned, "apdus": len(recorded),
         "bytes": {name: len(data) for name, data in doc.files.items()},
         "full_ms": round(med(full) * 1000, 2), "floor_ms": round(med(floor) * 1000, 2),
         "ratio": round(med(full) / med(floor), 3),
         "chip_cpu_ms": round(_chip_cpu_s(doc, key, commands) * 1000, 2),
         "reader_cpu_ms": {"full": round(med(full_cpu) * 1000, 2), "floor": round(med(floor_cpu) * 1000, 2)},
+        "overlap_ms": overlap,
         "steps_ms": {s: {"full": round(med(full_steps[s]) * 1000, 2), "floor": round(med(floor_steps[s]) * 1000, 2)}
                      for s in STEPS},
     }
@@ -158,14 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk", type=int, default=231, help="first Le tried (231 short; more is extended)")
     parser.add_argument("--read-ahead", type=int, default=READ_AHEAD,
                         help=f"READ BINARY commands in flight (default {READ_AHEAD}; 1: none ahead)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the OS place the simulator and the reader (default: one core each)")
+    parser.add_argument("--overlap-check", action="store_true",
+                        help="also replay with 100 us of work per answer (sleep vs CPU), window 1 vs read-ahead")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    report = run(args.rounds, args.chunk, args.read_ahead)
+    report = run(args.rounds, args.chunk, args.read_ahead, args.overlap_check, pin=not args.no_pin)
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"chip read, {report['apdus']} APDUs, chunk {report['chunk']}, read-ahead {report['read_ahead']}, "
-          f"median of {report['rounds']} rounds")
+          f"{'reader and chip on a core each' if report['pinned'] else 'unpinned'}, median of {report['rounds']} rounds")
     print(f"{'step':8} {'full ms':>9} {'floor ms':>9} {'ratio':>6}")
     for s, v in report["steps_ms"].items():
         print(f"{s:8} {v['full']:9.2f} {v['floor']:9.2f} {v['full'] / v['floor']:6.2f}")
@@ -173,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU time of this process: full read {report['reader_cpu_ms']['full']:.2f} ms, "
           f"floor {report['reader_cpu_ms']['floor']:.2f} ms; the simulated chip's own (in the floor): "
           f"{report['chip_cpu_ms']:.2f} ms")
+    if report["overlap_ms"]:
+        print("replay with 100 us of work per answer: " +
+              ", ".join(f"{k} {v:.2f} ms" for k, v in report["overlap_ms"].items()))
     return 0
 
 
