@@ -1,6 +1,7 @@
 """Chip read through real pcscd + vpcd, against its transport floor measured in the same run.
 
-    .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--json]
+    .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--read-ahead 2] [--no-pin]
+                                        [--overlap-check] [--json]
 
 A personalised test document (EF.COM, DG1, DG2 about 24 KB, EF.SOD) is served by the chip
 simulator in its own process (like a card: its work is the card's, not ours), pinned to its own
@@ -13,7 +14,9 @@ core as a real chip computes on its own hardware (the reader on another; --no-pi
               replayed answer is checked against the recorded one after the timing.
 Medians over the rounds, total and per step; the ratio full / floor is the reader's own cost.
 Also printed: this process's CPU time per read and per replay, and the simulated chip's own CPU
-time for the sequence (measured in process), which is most of the floor.
+time for the sequence (measured in process), which is most of the floor. --overlap-check replays
+once more with 100 us of work per answer (a sleep, then CPU work), one at a time and with
+read-ahead, to show whether the reader's work can overlap the chip's time on this machine.
 """
 from __future__ import annotations
 
@@ -25,9 +28,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
-
 from collections import deque
+from pathlib import Path
 
 from drivers.emrtd import access
 from drivers.emrtd.bac import BacKey
