@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from biometrics.face.align import TEMPLATE, align, similarity
-from biometrics.face.detector import LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH, Face
+from biometrics.face.detector import LEFT_EYE, LEFT_MOUTH, NOSE, RIGHT_EYE, RIGHT_MOUTH, Face, as_bgr
 
 CROP = 224
 _K = CROP / 112
@@ -162,7 +162,7 @@ def lower_face_occlusion(image: np.ndarray, landmarks: np.ndarray) -> float:
     face varies far less.  Lab distance with lightness at half weight, as shading changes
     lightness more than hue.  On the real photos: 1-20; with the insightface mask photos
     worn: 39-70."""
-    lab = cv2.cvtColor(align(image, landmarks), cv2.COLOR_BGR2LAB).astype(np.float32)
+    lab = cv2.cvtColor(align(as_bgr(image), landmarks), cv2.COLOR_BGR2LAB).astype(np.float32)
     bridge = np.median(lab[42:56, 50:62].reshape(-1, 3), axis=0)
     lower = np.median(np.concatenate([lab[66:80, 26:42].reshape(-1, 3), lab[66:80, 70:86].reshape(-1, 3),
                                       lab[96:106, 44:68].reshape(-1, 3)]), axis=0)
@@ -256,10 +256,9 @@ def assess(image: np.ndarray, faces: list[Face], limits: Limits = Limits()) -> Q
     # the edge than that mean part of the face is cut off (YuNet still finds half faces).
     lm = face.landmarks
     edge = min(lm[:, 0].min(), lm[:, 1].min(), width - lm[:, 0].max(), height - lm[:, 1].max())
-    cut = max(0.0, 0.6 - edge / max(ied, 1e-6))
     big = ied > 0.5 * limits.max_inter_eye_frac * width
-    checks.append(_at_most("face_cut_by_frame", cut, 0.0,
-                           "face.move_back" if big else "face.look_at_camera", 0.3))
+    checks.append(_at_least("margin_to_frame", edge / max(ied, 1e-6), 0.6,
+                            "face.move_back" if big else "face.look_at_camera", 0.6))
     checks.append(_at_least("inter_eye_px", ied, limits.min_inter_eye_px, "face.move_closer",
                             limits.min_inter_eye_px / 2))
     checks.append(_at_most("inter_eye_frac", ied / width, limits.max_inter_eye_frac,
@@ -272,9 +271,8 @@ def assess(image: np.ndarray, faces: list[Face], limits: Limits = Limits()) -> Q
                            "face.look_at_camera", 15))
 
     a = appearance(quality_crop(image, face.landmarks))
-    if image.ndim == 3:
-        checks.append(_at_most("lower_face_occlusion", lower_face_occlusion(image, face.landmarks),
-                               limits.max_lower_face_occlusion, "face.remove_hat_or_mask", 20.0))
+    checks.append(_at_most("lower_face_occlusion", lower_face_occlusion(image, face.landmarks),
+                           limits.max_lower_face_occlusion, "face.remove_hat_or_mask", 20.0))
     checks.append(_at_least("brightness", a.brightness, limits.min_brightness, "face.better_light", 40))
     checks.append(_at_most("brightness_high", a.brightness, limits.max_brightness, "face.better_light", 30))
     checks.append(_at_least("contrast", a.contrast, limits.min_contrast, "face.better_light", 15))
