@@ -88,7 +88,7 @@ def read_cmd(args) -> int:
     files = result.files
     start = time.perf_counter()
     verdict = pa.verify(files["EF.SOD"], {lds.BY_NAME[n].dg: d for n, d in files.items() if lds.BY_NAME[n].dg},
-                        trust, mrz=optical)
+                        trust, mrz=optical, policy=pa.policy_for(trust, optical_mrz=optical is not None))
     timings["passive_authentication"] = _ms(time.perf_counter() - start)
     timings["total"] = round(sum(v for k, v in timings.items() if k != "total"), 2)
     try:

@@ -179,6 +179,14 @@ class Policy:
 DEFAULT_POLICY = Policy()
 
 
+def policy_for(trust: "TrustStore", *, optical_mrz: bool) -> Policy:
+    """The default policy, less what this reading cannot check: revocation when the trust
+    source carries no CRL (an ICAO master list has none), DG1 against the printed MRZ when
+    no MRZ was read optically. Those checks are then reported as not checked, not failed."""
+    dropped = ([] if trust.crls else ["revocation"]) + ([] if optical_mrz else ["dg1_mrz"])
+    return DEFAULT_POLICY.without(*dropped)
+
+
 @dataclass(frozen=True, eq=False)
 class PassiveAuthResult:
     checks: tuple[Check, ...]

@@ -1,0 +1,56 @@
+"""Local decisions, as pure functions: is this document acceptable, and is its holder eligible?
+
+Each refusal carries a stable reason code (`DOC_EXPIRED`, `PA_FAILED:signature`, ...) that the
+passage record and the monitoring platform use; the screen text comes from a guidance id.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from gate.config import Eligibility
+from gate.document import mrz as _mrz
+from gate.document.pa import PassiveAuthResult
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    reasons: tuple[str, ...] = ()
+    guidance: str = "document.rejected"
+    details: dict = field(default_factory=dict)
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def document_verdict(optical: _mrz.Mrz, pa: PassiveAuthResult | None, policy: Eligibility,
+                     direction: str, today: dt.date) -> Verdict:
+    """Document authenticity and holder eligibility from the optical MRZ and passive authentication.
+
+    `pa` is None when the chip could not be read; it then fails only if the policy requires
+    passive authentication.
+    """
+    reasons: list[str] = []
+    if not optical.valid:
+        reasons.append("MRZ_INVALID")
+    if optical.doc_type[:1] not in {t[:1] for t in policy.document_types} and optical.doc_type not in policy.document_types:
+        reasons.append("DOC_TYPE_NOT_ACCEPTED")
+    if optical.expiry_date is None or optical.expiry_date < today:
+        reasons.append("DOC_EXPIRED")
+    national = optical.nationality in policy.nationals
+    if not national and direction not in policy.foreigners_on:
+        reasons.append("FOREIGNER_NOT_SERVED")
+    if optical.birth_date is None or age_on(optical.birth_date, today) < policy.min_age_years:
+        reasons.append("AGE_BELOW_MINIMUM")
+    if pa is None:
+        if policy.require_passive_auth:
+            reasons.append("CHIP_UNREADABLE")
+    elif not pa.passed:
+        failed = [c.name for c in pa.checks if c.blocking]
+        reasons.extend(f"PA_FAILED:{name}" for name in failed or ["verdict"])
+    details = {"traveller_class": "national" if national else "foreigner"}
+    if pa is not None:
+        details["passive_auth"] = {c.name: c.status for c in pa.checks}
+    return Verdict(not reasons, tuple(reasons), "passage.enter" if not reasons else "document.rejected", details)

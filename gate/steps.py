@@ -1,0 +1,221 @@
+"""The blocking steps of a passage, run in worker threads: chip, face, fingerprint.
+
+Each step owns its device and its pipeline, returns a small outcome (decision, reason codes,
+scores, timings) and keeps biometric samples only inside wiped-on-exit `BiometricSample`s.
+`show` is a thread-safe callback that puts a guidance message on the screen.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from biometrics.face.matcher import FaceMatcher
+from biometrics.face.pad import Challenge, Observation, passive_check, verify_challenge
+from biometrics.face.pipeline import FacePipeline
+from biometrics.finger import iso19794_2 as iso
+from biometrics.finger.matcher import FingerVerifier
+from biometrics.fusion import ScoreFusion
+from biometrics.privacy import BiometricSample, TemplateVault
+from drivers.camera import Camera, CameraError
+from drivers.emrtd.bac import BacKey
+from drivers.emrtd.pcsc import PcscReader
+from drivers.emrtd.reader import read_document
+from gate import logs
+from gate.config import GateConfig
+from gate.document import lds, pa
+from gate.document import mrz as _mrz
+from gate.document.trust import TrustStore
+from gate.errors import EGateError
+
+log = logs.get("steps")
+
+
+# ------------------------------------------------------------------------ chip
+
+@dataclass
+class ChipOutcome:
+    traveller_id: str
+    passive_auth: pa.PassiveAuthResult | None = None
+    face_image: np.ndarray | None = None     # the chip photo, decoded; dropped after the passage
+    timings_s: dict = field(default_factory=dict)
+    error: str | None = None
+
+
+class ChipStep:
+    """Read DG1, DG2 and EF.SOD with BAC through PC/SC, then passive authentication."""
+
+    def __init__(self, cfg: GateConfig, trust: TrustStore):
+        self.cfg = cfg
+        self.trust = trust
+        self.policy = pa.policy_for(trust, optical_mrz=True)
+        self.reader = PcscReader.from_config(cfg.devices.chip_reader)
+
+    def read(self, optical: _mrz.Mrz) -> ChipOutcome:
+        out = ChipOutcome(traveller_id=f"{optical.issuer}:{optical.document_number}")
+        deadline = self.cfg.timeouts.chip_read_s
+        t0 = time.perf_counter()
+        try:
+            self.reader.wait_for_card(min(deadline, 5.0))
+            with self.reader.connect() as card:
+                result = read_document(card, BacKey.from_mrz(optical), names=["DG1", "DG2"], deadline_s=deadline)
+        except (EGateError, OSError) as exc:
+            out.error = f"{type(exc).__name__}: {exc}"
+            out.timings_s["read"] = time.perf_counter() - t0
+            log.warning("chip_read_failed", error=out.error)
+            return out
+        out.timings_s.update(result.timings_s)
+        groups = {int(name[2:]): data for name, data in result.files.items() if name.startswith("DG")}
+        t1 = time.perf_counter()
+        out.passive_auth = pa.verify(result.files["EF.SOD"], groups, self.trust, mrz=optical, policy=self.policy)
+        out.timings_s["passive_auth"] = time.perf_counter() - t1
+        try:
+            faces = lds.parse_dg2(groups[2])
+            out.face_image = faces[0].image if faces else None
+        except EGateError as exc:
+            out.error = f"DG2: {exc}"
+        return out
+
+
+# ------------------------------------------------------------------------ face
+
+@dataclass
+class FaceOutcome:
+    matched: bool
+    score: float | None
+    reasons: tuple[str, ...]
+    scores: dict
+
+
+class FaceStep:
+    """Capture frames until enough good ones and the liveness challenge is decided, then match
+    best-of-N against the chip photo."""
+
+    GOOD_FRAMES = 5
+
+    def __init__(self, cfg: GateConfig, camera: Camera, pipeline: FacePipeline | None = None):
+        self.cfg = cfg
+        self.camera = camera
+        self.pipeline = pipeline or FacePipeline()
+        self.matcher = FaceMatcher(fmr=cfg.thresholds.face_fmr)
+        self.fusion = ScoreFusion(cfg.thresholds.face_fmr)
+
+    def verify(self, reference: np.ndarray | None, show) -> FaceOutcome:
+        if reference is None:
+            return FaceOutcome(False, None, ("FACE_NO_CHIP_PHOTO",), {})
+        with BiometricSample.from_array(reference, kind="chip photo") as ref_sample:
+            ref = self.pipeline.process_sample(ref_sample, embed_always=True).embedding
+            ref = None if ref is None else ref.copy()
+        if ref is None:
+            return FaceOutcome(False, None, ("FACE_CHIP_PHOTO_UNUSABLE",), {})
+        # Only the blink challenge is used: a head turn needs a traveller who reads the screen,
+        # and the blink is the one both real travellers and the lane's simulated ones perform.
+        challenge = Challenge.BLINK
+        show(challenge.value)
+        live, observations, attacks = [], [], 0
+        shown, seq = None, 0
+        t0 = time.monotonic()
+        deadline = t0 + self.cfg.timeouts.face_capture_s
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    frame = self.camera.wait_frame(seq, timeout_s=min(1.0, max(0.05, deadline - time.monotonic())))
+                except CameraError:
+                    continue
+                seq = frame.seq
+                with BiometricSample.from_array(frame.image, kind="face frame") as sample:
+                    result = self.pipeline.process_sample(sample)
+                    observations.append(Observation.from_frame(frame.at - t0, sample.array, result.faces))
+                    if result.quality.ok and result.embedding is not None:
+                        live.append(result.embedding.copy())
+                        attacks += passive_check(sample.array, result.face).attack
+                    elif result.quality.guidance and result.quality.guidance != shown:
+                        shown = result.quality.guidance
+                        show(shown)
+                window_over = frame.at - t0 > 4.0
+                if len(live) >= self.GOOD_FRAMES and window_over:
+                    break
+            liveness = verify_challenge(challenge, observations)
+            match = self.matcher.verify(live, {"chip": ref})
+        finally:
+            for arr in [ref, *live]:
+                arr.fill(0)  # embeddings are biometric data too
+        reasons = []
+        if not live:
+            reasons.append("FACE_NOT_CAPTURED")
+        if not liveness.passed:
+            reasons.append(f"PAD_CHALLENGE:{liveness.reason}")
+        if live and attacks * 2 > len(live):
+            reasons.append("PAD_PASSIVE")
+        if live and not match.matched:
+            reasons.append("FACE_NO_MATCH")
+        scores = {"score": round(match.score, 4), "threshold": round(match.threshold, 4), "frames": len(live),
+                  "liveness": liveness.as_dict(), "passive_attack_frames": attacks}
+        return FaceOutcome(not reasons, match.score if live else None, tuple(reasons), scores)
+
+    def fuse(self, face_score: float, finger_score: float) -> dict:
+        return self.fusion.decide(face=face_score, finger=finger_score).as_dict()
+
+
+# ----------------------------------------------------------------- fingerprint
+
+@dataclass
+class FingerOutcome:
+    matched: bool
+    score: int | None
+    reasons: tuple[str, ...]
+    scores: dict
+
+
+class EnrolmentStore:
+    """Enrolled fingerprint templates, one AES-GCM sealed file per traveller id."""
+
+    def __init__(self, directory: Path, vault: TemplateVault):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.vault = vault
+
+    def _path(self, traveller_id: str) -> Path:
+        return self.dir / (traveller_id.replace(":", "_").replace("/", "_") + ".sealed")
+
+    def enrol(self, traveller_id: str, template: iso.Template) -> None:
+        self._path(traveller_id).write_bytes(self.vault.seal(iso.encode(template), traveller_id))
+
+    def lookup(self, traveller_id: str) -> iso.Template | None:
+        path = self._path(traveller_id)
+        if not path.exists():
+            return None
+        with self.vault.open(path.read_bytes(), traveller_id) as sample:
+            return iso.decode(bytes(sample.buffer))
+
+
+class FingerStep:
+    def __init__(self, cfg: GateConfig, scanner, store: EnrolmentStore):
+        self.cfg = cfg
+        self.scanner = scanner
+        self.store = store
+        self.verifier = FingerVerifier(cfg.thresholds)
+
+    def enrolled(self, traveller_id: str) -> iso.Template | None:
+        return self.store.lookup(traveller_id)
+
+    def verify(self, template: iso.Template, show) -> FingerOutcome:
+        reference = self.verifier.matcher.prepare(template)
+        last = None
+        for attempt in range(1, self.cfg.thresholds.finger_attempts + 1):
+            try:
+                image = self.scanner.capture(timeout_s=self.cfg.timeouts.finger_capture_s)
+            except EGateError as exc:
+                return FingerOutcome(False, None, ("FINGER_NOT_CAPTURED",), {"error": str(exc), "attempts": attempt})
+            with BiometricSample.from_array(image, kind="finger image") as sample:
+                image.fill(0)
+                last = self.verifier.verify(sample, reference)
+            if last.outcome != "retry":
+                break
+            show(last.quality.guidance or "finger.place")
+        scores = {"attempts": attempt, **last.as_dict()}
+        if last.match is None:
+            return FingerOutcome(False, None, ("FINGER_QUALITY",), scores)
+        return FingerOutcome(last.match.match, last.match.score, () if last.match.match else ("FINGER_NO_MATCH",), scores)

@@ -1,0 +1,72 @@
+"""Document and eligibility decisions from real passive-authentication results."""
+import datetime as dt
+
+import pytest
+
+from gate.config import Eligibility
+from gate.decision import age_on, document_verdict
+from gate.document import mrz, pa, trust
+from simulators.testpki import TestPki, synth_face_jpeg
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def td3(nationality="TWN", birth="900101", expiry="340415", number="300000001"):
+    return mrz.compose_td3(issuer=nationality, surname="LIN", given_names="MEI", document_number=number,
+                           nationality=nationality, birth_date=birth, sex="F", expiry_date=expiry)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return TestPki.create(tmp_path_factory.mktemp("pki"), country="TWN")
+
+
+@pytest.fixture(scope="module")
+def store(pki):
+    return trust.TrustStore.from_dir(pki.trust_dir)
+
+
+def verdict(pki, store, lines, variant="genuine", direction="departure", policy=Eligibility()):
+    doc = pki.personalise(lines, synth_face_jpeg(1), variant=variant)
+    result = pa.verify(doc.sod, doc.data_groups, store, mrz=lines)
+    return document_verdict(mrz.parse(lines, strict=False), result, policy, direction, TODAY)
+
+
+def test_genuine_national_is_accepted(pki, store):
+    v = verdict(pki, store, td3())
+    assert v.accepted and v.reasons == () and v.details["traveller_class"] == "national"
+    assert v.details["passive_auth"]["sod_signature"] == "passed"
+
+
+def test_forged_document_names_the_failed_check(pki, store):
+    v = verdict(pki, store, td3(), variant="tampered_dg2")
+    assert not v.accepted and v.reasons == ("PA_FAILED:dg2_hash",)
+
+
+def test_expired_underage_and_foreigner_on_arrival(pki, store):
+    assert verdict(pki, store, td3(expiry="240101")).reasons == ("DOC_EXPIRED",)
+    assert "AGE_BELOW_MINIMUM" in verdict(pki, store, td3(birth="200101")).reasons
+    foreign = td3(nationality="TWN")
+    assert verdict(pki, store, foreign, direction="arrival").accepted
+    usa = Eligibility(nationals=("USA",))
+    assert verdict(pki, store, foreign, direction="arrival", policy=usa).reasons == ("FOREIGNER_NOT_SERVED",)
+    assert verdict(pki, store, foreign, direction="departure", policy=usa).accepted
+
+
+def test_unreadable_chip_fails_only_when_passive_auth_is_required():
+    lines = mrz.parse(td3(), strict=False)
+    assert document_verdict(lines, None, Eligibility(), "departure", TODAY).reasons == ("CHIP_UNREADABLE",)
+    lax = Eligibility(require_passive_auth=False)
+    assert document_verdict(lines, None, lax, "departure", TODAY).accepted
+
+
+def test_policy_for_drops_only_what_cannot_be_checked(pki, store):
+    assert pa.policy_for(store, optical_mrz=True) == pa.DEFAULT_POLICY
+    bare = trust.TrustStore(cscas=list(store.cscas))
+    assert "revocation" not in pa.policy_for(bare, optical_mrz=True).required
+    assert "dg1_mrz" not in pa.policy_for(store, optical_mrz=False).required
+
+
+def test_age_counts_birthdays():
+    assert age_on(dt.date(2016, 11, 27), TODAY) == 9
+    assert age_on(dt.date(2016, 11, 26), TODAY) == 10
