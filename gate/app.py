@@ -42,6 +42,9 @@ def load_trust(cfg: GateConfig) -> TrustStore:
     if not store.cscas and cfg.eligibility.require_passive_auth:
         raise ConfigError("(gate config)", "pki.csca_dir", "no CSCA certificate",
                           "a CSCA directory or master list: passive authentication is required")
+    if cfg.eligibility.require_passive_auth and not store.crls:
+        raise ConfigError("(gate config)", "pki.crl_dir", "no CRL",
+                          "a directory of current CRLs: revocation is a required passive-authentication check")
     return store
 
 

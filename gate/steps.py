@@ -50,7 +50,7 @@ class ChipStep:
     def __init__(self, cfg: GateConfig, trust: TrustStore):
         self.cfg = cfg
         self.trust = trust
-        self.policy = pa.policy_for(trust, optical_mrz=True)
+        self.policy = pa.DEFAULT_POLICY  # the gate always reads the MRZ and requires current CRLs
         self.reader = PcscReader.from_config(cfg.devices.chip_reader)
 
     def read(self, optical: _mrz.Mrz) -> ChipOutcome:
