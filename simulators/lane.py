@@ -1,0 +1,346 @@
+"""One whole simulated e-Gate lane: every device simulator, a test PKI, a people database, a gate config.
+
+    with Lane(workdir, profile="zero-latency") as lane:
+        print(lane.config_path)            # workdir/gate.toml, validated by gate.config.load_gate
+        for row in lane.devices(): print(row)
+        doc = lane.passport("lin")         # personalised chip + printed MRZ (cached per person, variant)
+        lane.present_passport(doc)         # MRZ reader `place` + chip card inserted in vpcd slot 0
+        lane.take_passport()               # MRZ reader `remove` + card pulled out
+
+What runs (all real peers, on this host only):
+  door         DoorSimulator on a pty, symlinked at workdir/door.tty
+  mrz_reader   MrzReaderSimulator on a pty, workdir/mrz.tty
+  fingerprint  FingerprintScannerSim on a pty, workdir/fingerprint.tty; its captures start at
+               impression ENROLMENT_IMPRESSIONS, so impressions 0..k-1 are free for enrolment
+  camera       CameraSim (MJPEG over HTTP on 127.0.0.1), one loaded face per person (same index)
+  chip         pcscd + vpcd (reused if pcscd already runs), a VirtualCard on slot 0 while a
+               passport is presented; the lane holds the host-wide vpcd slot lock while it runs
+  pki          TestPki for TWN (the home state) and NLD (a foreign state), trust dir under workdir/pki
+
+Profiles: "realistic" (leaf travel 1.0-1.5 s, MRZ read 0.4 s, finger capture 0.5 s; travellers
+walk at a person's pace) and "zero-latency" (everything as fast as the wires go; benchmarks, tests).
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from biometrics import assets
+from drivers.emrtd.bac import BacKey
+from gate.config import GateConfig, load_gate
+from gate.document import mrz as mrzmod
+from simulators.camera import CameraSim
+from simulators.chip.applet import EmrtdApplet
+from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots
+from simulators.door import DoorSimulator
+from simulators.fingerprint_scanner import FingerprintScannerSim
+from simulators.fingerprint_synth import FingerGenerator
+from simulators.mrz_reader import MrzReaderSimulator
+from simulators.services import pcscd_with_vpcd
+from simulators.testpki import VARIANTS, Document, TestPki
+
+PROFILES = ("realistic", "zero-latency")
+HOME_STATE, FOREIGN_STATE = "TWN", "NLD"
+ENROLMENT_IMPRESSIONS = 2   # impressions 0..1 of each finger are the counter enrolment; the gate sees 2, 3, ...
+CHIP_SLOT = 0
+GROUP_PHOTO = "faces/group_t1.jpg"
+
+
+@dataclass(frozen=True)
+class Person:
+    """Someone in the lane's people database.
+
+    `camera_photo` is what the camera shows when they look at it; `passport_photo` is the photo
+    printed in their chip (DG2). For person "lin" these are two independent photos of one person;
+    the others have a single photo, used for both. A photo is an asset name or "group:i" (the
+    i-th largest face of the insightface group photo, cut out).
+    """
+    key: str
+    surname: str
+    given_names: str
+    nationality: str
+    sex: str
+    birth_date: str          # YYMMDD
+    document_number: str
+    camera_photo: str
+    passport_photo: str
+    finger_id: int           # FingerGenerator identity of their right index finger
+    height_cm: int = 175
+
+    @property
+    def national(self) -> bool:
+        return self.nationality == HOME_STATE
+
+    @property
+    def child(self) -> bool:
+        return self.height_cm < 120
+
+    @property
+    def traveller_id(self) -> str:
+        """What the gate keys enrolment on (gate.steps: issuer:document_number)."""
+        return f"{self.nationality}:{self.document_number}"
+
+    def mrz_lines(self, today: dt.date | None = None) -> list[str]:
+        """Printed TD3 MRZ of their passport, valid for five more years from `today`."""
+        today = today or dt.date.today()
+        expiry = today.replace(year=today.year + 5, day=min(today.day, 28))
+        return mrzmod.compose_td3(issuer=self.nationality, surname=self.surname, given_names=self.given_names,
+                                  document_number=self.document_number, nationality=self.nationality,
+                                  birth_date=self.birth_date, sex=self.sex, expiry_date=expiry.strftime("%y%m%d"))
+
+
+PEOPLE: tuple[Person, ...] = (
+    Person("lin", "LIN", "MEI HUA", "TWN", "F", "850312", "312004871", "faces/obama.jpg", "faces/obama2.jpg", 11),
+    Person("chen", "CHEN", "JIA HAO", "TWN", "M", "790921", "312118305", "faces/aligned_112.png",
+           "faces/aligned_112.png", 12),
+    Person("devries", "DE VRIES", "JAN", "NLD", "M", "710604", "NXC4R8J25", "faces/biden.jpg", "faces/biden.jpg", 13),
+    Person("bakker", "BAKKER", "SANNE", "NLD", "F", "930117", "NPF7K2L91", "group:0", "group:0", 14),
+    Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:1", "group:1", 15, height_cm=112),
+)
+BY_KEY = {p.key: p for p in PEOPLE}
+
+
+def person(key: str) -> Person:
+    try:
+        return BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown person {key!r}; the lane knows {', '.join(BY_KEY)}") from None
+
+
+class LaneError(RuntimeError):
+    """The lane cannot start or was misused (unknown person, variant, profile)."""
+
+
+class Lane:
+    """Every simulator of one lane, started together; a context manager (see module docstring)."""
+
+    def __init__(self, workdir, profile: str = "realistic", seed: int = 0, *, gate_id: str = "SIM-LANE-01"):
+        if profile not in PROFILES:
+            raise LaneError(f"profile must be one of {PROFILES}, not {profile!r}")
+        self.workdir = Path(workdir).resolve()
+        self.profile = profile
+        self.seed = seed
+        self.gate_id = gate_id
+        self.config_path = self.workdir / "gate.toml"
+        self.pki: TestPki | None = None
+        self.door: DoorSimulator | None = None
+        self.mrz: MrzReaderSimulator | None = None
+        self.fingerprint: FingerprintScannerSim | None = None
+        self.camera: CameraSim | None = None
+        self.card: VirtualCard | None = None      # the chip while a passport is presented
+        self.document: Document | None = None     # the passport on the reader
+        self.vpcd_ports: tuple[int, int] | None = None
+        self.sync_ports: tuple[int, int] = (0, 0)
+        self.screen_port = 0
+        self._documents: dict[tuple[str, str], Document] = {}
+        self._photos: dict[str, np.ndarray] = {}
+        self._card_lock = threading.Lock()
+        self._stack: contextlib.ExitStack | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def start(self) -> Lane:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        zero = self.profile == "zero-latency"
+        stack = contextlib.ExitStack()
+        try:
+            self.vpcd_ports = stack.enter_context(pcscd_with_vpcd())
+            stack.enter_context(exclusive_slots())
+            self.pki = TestPki.load_or_create(self.workdir / "pki", HOME_STATE)
+            self.door = stack.enter_context(DoorSimulator(self.workdir / "door.tty", profile=self.profile,
+                                                          watchdog_ms=1000, seed=self.seed))
+            self.mrz = stack.enter_context(MrzReaderSimulator(self.workdir / "mrz.tty", profile=self.profile,
+                                                              seed=self.seed))
+            self.fingerprint = stack.enter_context(FingerprintScannerSim(
+                self.workdir / "fingerprint.tty", seed=self.seed, timing="zero" if zero else "realistic",
+                first_impression=ENROLMENT_IMPRESSIONS))
+            self.camera = stack.enter_context(CameraSim([self.photo(p.camera_photo) for p in PEOPLE],
+                                                        fps=15, seed=self.seed))
+            stack.callback(self._remove_card)
+            self.sync_ports = (_free_port(), _free_port())
+            self.screen_port = _free_port()
+            self.write_config()
+        except BaseException:
+            stack.close()
+            raise
+        self._stack = stack
+        return self
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __enter__(self) -> Lane:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- people and passports --------------------------------------------------------------
+    @property
+    def finger_generator(self) -> FingerGenerator:
+        """The scanner's finger generator: enrol person p from impressions 0..ENROLMENT_IMPRESSIONS-1
+        of `p.finger_id`; the scanner's captures never repeat those."""
+        return self.fingerprint.generator
+
+    def face_index(self, key: str) -> int:
+        """Index of the person's face in the camera (CameraSim.set_scene(..., face=i))."""
+        return PEOPLE.index(person(key))
+
+    def photo(self, name: str) -> np.ndarray:
+        """A photo (BGR) by asset name or "group:i"."""
+        if name not in self._photos:
+            self._photos[name] = _group_face(int(name.split(":")[1])) if name.startswith("group:") \
+                else _read(assets.path(name))
+        return self._photos[name]
+
+    def passport(self, key: str, variant: str = "genuine") -> Document:
+        """The person's personalised passport: genuine or a forged variant of simulators.testpki."""
+        if variant not in VARIANTS:
+            raise LaneError(f"unknown passport variant {variant!r}; one of {', '.join(VARIANTS)}")
+        p = person(key)
+        if (key, variant) not in self._documents:
+            face = _jpeg(self.photo(p.passport_photo))
+            if p.national or variant != "genuine":
+                doc = self.pki.personalise(p.mrz_lines(), face, variant)
+            else:
+                # A genuine foreign passport: signed by the foreign state's DS (the test PKI's
+                # country_mismatch signer), whose country is the document's issuer: genuine.
+                doc = dataclasses.replace(self.pki.personalise(p.mrz_lines(), face, "country_mismatch"),
+                                          variant="genuine")
+            self._documents[(key, variant)] = doc
+        return self._documents[(key, variant)]
+
+    # -- the passport on the reader ------------------------------------------------------------
+    def present_passport(self, doc: Document) -> None:
+        """Lay the passport on the reader: the MRZ reader reads its printed MRZ and its chip
+        appears in the PC/SC reader (a fresh VirtualCard on vpcd slot 0)."""
+        with self._card_lock:
+            self._remove_card()
+            self.document = doc
+            applet = EmrtdApplet(doc.files, BacKey.from_mrz(mrzmod.parse(doc.mrz_lines)))
+            self.card = VirtualCard(applet, PORTS[CHIP_SLOT]).start()
+        self.mrz.place(doc.mrz_lines)
+
+    def take_passport(self) -> None:
+        """Take the passport off the reader: MRZ reader reports removal, the card leaves pcscd."""
+        self.mrz.remove()
+        with self._card_lock:
+            self._remove_card()
+            self.document = None
+
+    def _remove_card(self) -> None:
+        if self.card is not None:
+            self.card.stop()
+            self.card = None
+
+    # -- where everything is -----------------------------------------------------------------
+    def devices(self) -> list[dict]:
+        """One row per device: name, kind of link, where a driver opens it, and notes."""
+        vpcd = f"vpcd 127.0.0.1:{PORTS[CHIP_SLOT]}"
+        return [
+            {"device": "door", "link": "pty", "where": self.door.path, "notes": f"profile {self.profile}, 8 beams"},
+            {"device": "mrz_reader", "link": "pty", "where": self.mrz.path, "notes": ""},
+            {"device": "fingerprint", "link": "pty", "where": self.fingerprint.path,
+             "notes": f"captures from impression {ENROLMENT_IMPRESSIONS}"},
+            {"device": "camera", "link": "http", "where": self.camera.url, "notes": f"{len(PEOPLE)} faces"},
+            {"device": "chip_reader", "link": "pcsc", "where": READER_NAMES[CHIP_SLOT], "notes": vpcd},
+            {"device": "pki", "link": "dir", "where": str(self.pki.trust_dir), "notes": "CSCAs and CRLs (TWN, NLD)"},
+            {"device": "config", "link": "file", "where": str(self.config_path), "notes": "gate.config.GateConfig"},
+        ]
+
+    def write_config(self) -> GateConfig:
+        """Write workdir/gate.toml pointing at every simulated device; validated before returning."""
+        central, backup = self.sync_ports
+        trust = str(self.pki.trust_dir)
+        text = f"""# Generated by simulators.lane for the simulated lane in {self.workdir}
+[gate]
+id = {_q(self.gate_id)}
+site = "SIM"
+lane = 1
+direction = "departure"
+
+[devices.door]
+port = {_q(self.door.path)}
+watchdog_ms = 1000
+beams = {self.door.beam_count}
+
+[devices.mrz_reader]
+port = {_q(self.mrz.path)}
+
+[devices.chip_reader]
+reader = {_q(READER_NAMES[CHIP_SLOT])}
+
+[devices.camera]
+source = {_q(self.camera.url)}
+
+[devices.fingerprint]
+port = {_q(self.fingerprint.path)}
+
+[devices.screen]
+listen = "127.0.0.1:{self.screen_port}"
+
+[eligibility]
+nationals = [{_q(HOME_STATE)}]
+foreigners_on = ["departure"]
+
+[pki]
+csca_dir = {_q(trust)}
+crl_dir = {_q(trust)}
+
+[sync]
+central_url = "http://127.0.0.1:{central}"
+backup_url = "http://127.0.0.1:{backup}"
+
+[storage]
+data_dir = {_q(str(self.workdir / "gate-data"))}
+"""
+        self.config_path.write_text(text)
+        return load_gate(self.config_path)
+
+
+def _q(s: str) -> str:
+    return json.dumps(s)  # a TOML basic string: JSON's escapes are TOML's
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _read(path) -> np.ndarray:
+    img = cv2.imread(str(path))
+    if img is None:
+        raise LaneError(f"cannot read photo {path}")
+    return img
+
+
+def _jpeg(img: np.ndarray) -> bytes:
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def _group_face(i: int) -> np.ndarray:
+    """The i-th largest face of the group photo, cut out with room around it (a portrait)."""
+    img = _read(assets.path(GROUP_PHOTO))
+    h, w = img.shape[:2]
+    det = cv2.FaceDetectorYN.create(str(assets.path("yunet")), "", (w, h), 0.6)
+    faces = det.detect(img)[1]
+    faces = sorted(faces if faces is not None else [], key=lambda f: -f[2] * f[3])
+    if i >= len(faces):
+        raise LaneError(f"the group photo has {len(faces)} faces, not {i + 1}")
+    x, y, fw, fh = faces[i][:4]
+    cx, cy, side = x + fw / 2, y + fh / 2, 1.6 * max(fw, fh)
+    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side * 0.6))
+    x1, y1 = int(min(w, cx + side / 2)), int(min(h, cy + side * 0.7))
+    crop = img[y0:y1, x0:x1]
+    return cv2.resize(crop, (crop.shape[1] * 2, crop.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
