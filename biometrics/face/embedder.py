@@ -1,7 +1,7 @@
 """SFace 2021dec int8bq embeddings through onnxruntime: 128-d, L2-normalised.
 
 `session.disable_quant_qdq=1` lets onnxruntime run the block-quantised weights as
-plain float kernels: 19 ms -> 11 ms per face on this CPU with the same scores.
+plain float kernels with the same scores: 49 -> 20 ms per face here (19 -> 11 ms in REFERENCE.md).
 Intra-op threads do not spin while idle: the gate process has other threads (camera,
 drivers, reactor) that a spinning pool would starve on two cores.
 """
