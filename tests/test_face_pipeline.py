@@ -168,3 +168,33 @@ def test_a_sample_frame_and_everything_derived_from_it_are_wiped_after_the_decis
     assert not frame.any()                      # the caller's copy was handed over and zeroed
     assert not sample.raw.strip(b"\0")          # the sample's own buffer
     assert not embedding.any()                  # and the embedding derived from it
+
+
+def test_a_dg2_style_jpeg2000_portrait_matches_an_independent_live_photo(pipeline):
+    from biometrics.face.detector import decode_image
+
+    # The chip photo: obama.jpg as a 480x640 portrait, JPEG 2000 at about 20 KB (typical of DG2).
+    photo = read_image(assets.path("faces/obama.jpg"))
+    face = pipeline.detector.detect(photo)[0]
+    cx, cy = face.landmarks[:3].mean(0).astype(int)
+    width = int(4 * face.inter_eye_distance)           # ICAO-like: eyes 1/4 of the width apart
+    height = width * 4 // 3
+    top, left = max(0, cy - height * 11 // 20), max(0, cx - width // 2)
+    portrait = cv2.resize(photo[top:top + height, left:left + width], (480, 640), interpolation=cv2.INTER_AREA)
+    dg2 = cv2.imencode(".jp2", portrait, [cv2.IMWRITE_JPEG2000_COMPRESSION_X1000, 25])[1].tobytes()
+    assert 5_000 < len(dg2) < 40_000
+    reference = pipeline.process(decode_image(dg2, "DG2"), embed_always=True)
+    assert reference.quality.ok
+    live = pipeline.process(read_image(assets.path("faces/obama3.jpg")))
+    impostor = pipeline.process(read_image(assets.path("faces/biden.jpg")))
+    m = matcher.FaceMatcher()
+    assert m.verify([live.embedding], {"dg2": reference.embedding}).matched
+    assert not m.verify([impostor.embedding], {"dg2": reference.embedding}).matched
+
+
+def test_undecodable_dg2_bytes_are_a_typed_error():
+    from biometrics.face.detector import decode_image
+
+    for data in (b"", b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(40), bytearray(b"garbage")):
+        with pytest.raises(ImageError):
+            decode_image(data, "DG2")

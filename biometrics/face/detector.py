@@ -54,13 +54,20 @@ def as_bgr(image: np.ndarray) -> np.ndarray:
     raise ImageError(f"unsupported image shape {image.shape}")
 
 
+def decode_image(data, what: str = "image") -> np.ndarray:
+    """Decode JPEG, JPEG 2000 (as in DG2), PNG... bytes to BGR; anything else is an ImageError."""
+    buf = np.frombuffer(memoryview(data).cast("B"), np.uint8)
+    image = cv2.imdecode(buf, cv2.IMREAD_COLOR) if buf.size else None
+    if image is None:
+        raise ImageError(f"{what}: not a decodable image ({buf.size} bytes)")
+    return image
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read a photo file as BGR; a missing or undecodable file is an ImageError."""
-    data = np.fromfile(str(path), np.uint8) if Path(path).is_file() else None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data is not None and data.size else None
-    if image is None:
-        raise ImageError(f"{path}: not a readable image")
-    return image
+    if not Path(path).is_file():
+        raise ImageError(f"{path}: no such file")
+    return decode_image(np.fromfile(str(path), np.uint8), str(path))
 
 
 class FaceDetector:
