@@ -198,3 +198,19 @@ def test_undecodable_dg2_bytes_are_a_typed_error():
     for data in (b"", b"\x00\x00\x00\x0cjP  \r\n\x87\n" + bytes(40), bytearray(b"garbage")):
         with pytest.raises(ImageError):
             decode_image(data, "DG2")
+
+
+def test_best_of_n_keeps_only_good_frames_best_first(pipeline):
+    from biometrics.face.pipeline import best_embeddings
+
+    sharp = read_image(assets.path("faces/obama.jpg"))
+    results = [pipeline.process(cv2.GaussianBlur(sharp, (0, 0), 5), embed_always=True),   # fails sharpness
+               pipeline.process(read_image(assets.path("faces/obama3.jpg"))),
+               pipeline.process(sharp),
+               pipeline.process(np.full((480, 640, 3), 80, np.uint8))]                     # no face
+    assert results[0].embedding is not None and not results[0].quality.ok
+    chosen = best_embeddings(results, 5)
+    assert len(chosen) == 2
+    scores = sorted((r.quality.score for r in results[1:3]), reverse=True)
+    assert [next(r.quality.score for r in results if r.embedding is e) for e in chosen] == scores
+    assert len(best_embeddings(results, 1)) == 1

@@ -52,3 +52,10 @@ class FacePipeline:
             crop = keep(align(frame, faces[0].landmarks))
             embedding = keep(self.embedder.embed(crop))
         return FrameResult(faces, report, embedding)
+
+
+def best_embeddings(results: list[FrameResult], n: int) -> list[np.ndarray]:
+    """The embeddings of the n frames with the best quality score, among frames that passed."""
+    usable = [r for r in results if r.embedding is not None and r.quality.ok]
+    usable.sort(key=lambda r: r.quality.score, reverse=True)
+    return [r.embedding for r in usable[:n]]
