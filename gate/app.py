@@ -21,7 +21,7 @@ from drivers.screen import RecordingScreen
 from gate import audit, logs
 from gate.config import GateConfig
 from gate.controller import Devices, GateController, PassageRecord
-from gate.document.trust import TrustStore
+from gate.document.trust import CRL_SUFFIXES, TrustStore
 from gate.errors import ConfigError
 from gate.reactor import CheckResult, Component, Reactor
 from gate.steps import ChipStep, EnrolmentStore, FaceStep, FingerStep
@@ -35,9 +35,9 @@ def load_trust(cfg: GateConfig) -> TrustStore:
         store = TrustStore.from_dir(cfg.pki.csca_dir)
     if cfg.pki.master_list:
         store.add_master_list(cfg.pki.master_list.read_bytes(), anchors=store)
-    if cfg.pki.crl_dir:
-        for p in sorted(cfg.pki.crl_dir.iterdir()):
-            if p.suffix.lower() in (".crl", ".der", ".pem"):
+    if cfg.pki.crl_dir and cfg.pki.crl_dir != cfg.pki.csca_dir:  # from_dir took the CSCA dir's CRLs
+        for p in sorted(cfg.pki.crl_dir.rglob("*")):
+            if p.is_file() and p.suffix.lower() in CRL_SUFFIXES:
                 store.add_crl(p)
     if not store.cscas and cfg.eligibility.require_passive_auth:
         raise ConfigError("(gate config)", "pki.csca_dir", "no CSCA certificate",

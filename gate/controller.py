@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from drivers.door.protocol import Beams, Emergency, Leaf, LeafState, Position
+from drivers.door.protocol import Beams, Emergency, Leaf, LeafState, Position, Status
 from drivers.mrz_reader.driver import MrzRead
 from drivers.presence import Presence, PresenceConfig, PresenceTracker
 from gate import logs
@@ -77,7 +77,12 @@ class GateController:
 
     # -- driver events (on the loop) ------------------------------------------------
     def door_event(self, ev) -> None:
-        if isinstance(ev, Beams):
+        if isinstance(ev, Status):  # the full picture, after (re)connection or a query
+            self.leaves[Leaf.ENTRY], self.leaves[Leaf.EXIT] = ev.entry, ev.exit
+            self.last_presence = self.presence.update(time.monotonic(), ev.beams.low, ev.beams.high)
+            if ev.emergency != self.emergency:
+                self._set_emergency(ev.emergency)
+        elif isinstance(ev, Beams):
             self.last_presence = self.presence.update(time.monotonic(), ev.low, ev.high)
         elif isinstance(ev, LeafState):
             self.leaves[ev.leaf] = ev
@@ -161,6 +166,11 @@ class GateController:
             except asyncio.CancelledError:
                 if not self.emergency:
                     raise
+            except Exception:
+                # A bug or a device failure must not stop the gate: end this passage, recover.
+                log.exception("passage_failed")
+                if self.machine.state not in ("recovering", "emergency"):
+                    self.machine.send("fault")
 
     async def recover(self) -> None:
         """Boot or after an emergency: lock both leaves; if someone is inside, send them back out
@@ -215,6 +225,9 @@ class GateController:
         except asyncio.CancelledError:
             self._finish(record, "aborted", ["EMERGENCY" if self.emergency else "SHUTDOWN"])
             raise
+        except Exception as exc:
+            self._finish(record, "aborted", [f"FAULT:{type(exc).__name__}"])
+            raise
         finally:
             record.timings_s["total"] = round(time.monotonic() - t0, 3)
             log.info("passage_done", outcome=record.outcome, reasons=record.reasons, **structlog_ctx)
@@ -240,7 +253,7 @@ class GateController:
             return Verdict(False, ("MRZ_UNREADABLE",), "document.reposition"), None
         optical = read.mrz
         record.document = {"type": optical.doc_type, "issuer": optical.issuer, "nationality": optical.nationality,
-                           "number_hash": self.dev.chip.pseudonym(optical.document_number)}
+                           "number": optical.document_number}
         chip = await self.reactor.run_blocking(self.dev.chip.read, optical)
         record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in chip.timings_s.items()})
         if chip.error:

@@ -14,7 +14,7 @@ import structlog
 
 from gate.config import Secret
 
-_SECRET_KEY = re.compile(r"(pass(word)?|secret|private|_key$|^key$|token|pin$|image|template|sample|embedding|minutiae)", re.I)
+_SECRET_KEY = re.compile(r"(passw(or)?d|passphrase|secret|private|_key$|^key$|token|pin$|image|template|sample|embedding|minutiae)", re.I)
 
 
 def _redact_value(key: str, value):

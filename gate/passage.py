@@ -60,6 +60,11 @@ class PassageMachine(StateChart):
         | returning.to(emergency) | out_of_service.to(emergency)
     )
     emergency_off = emergency.to(recovering)
+    # A device or software fault mid-passage: recover (entry only, never the exit).
+    fault = (
+        checking_document.to(recovering) | entering.to(recovering) | verifying.to(recovering)
+        | exiting.to(recovering) | returning.to(recovering) | idle.to(recovering)
+    )
 
     def __init__(self, on_state=None):
         self._on_state = on_state or (lambda state: None)

@@ -35,6 +35,24 @@ def wait_port(host: str, port: int, timeout: float) -> None:
             time.sleep(0.05)
 
 
+def _wait_readers(prefix: str, timeout: float) -> None:
+    from smartcard.Exceptions import ListReadersException
+    from smartcard.pcsc.PCSCExceptions import EstablishContextException
+    from smartcard.System import readers
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if any(str(r).startswith(prefix) for r in readers()):
+                return
+            found = "no such reader"
+        except (ListReadersException, EstablishContextException) as exc:  # pcscd still starting
+            found = str(exc)
+        if time.monotonic() > deadline:
+            raise ServiceError(f"pcscd lists no {prefix!r} reader after {timeout}s ({found})")
+        time.sleep(0.05)
+
+
 def _pcscd_running() -> bool:
     return subprocess.run(["pgrep", "-x", "pcscd"], capture_output=True).returncode == 0
 
@@ -57,7 +75,9 @@ def pcscd_with_vpcd(timeout: float = 10.0):
         # No --auto-exit: it quits when idle and takes the virtual cards with it.
         proc = subprocess.Popen([exe, "--foreground"], stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_port("127.0.0.1", VPCD_PORTS[0], timeout)
+        # Ready when pcscd lists vpcd's readers. (Probing vpcd's TCP port instead would look
+        # to vpcd like a card being inserted and pulled out, and fails while a card is attached.)
+        _wait_readers("Virtual PCD", timeout)
         yield VPCD_PORTS
     finally:
         if proc is not None:
