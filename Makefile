@@ -12,8 +12,11 @@ demo: setup
 test: setup
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
+BENCHES = bench.chip_read bench.biometrics.face bench.biometrics.finger \
+          bench.drivers.door_link bench.drivers.fingerprint_link bench.drivers.camera_stream
+
 bench: setup
-	.venv/bin/egate bench all
+	@for b in $(BENCHES); do echo "== $$b"; .venv/bin/python -m $$b || exit 1; done
 
 clean:
 	rm -rf .venv var build *.egg-info
