@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from biometrics.face.matcher import FaceMatcher
-from biometrics.face.pad import Challenge, Observation, passive_check, verify_challenge
+from biometrics.face.pad import Challenge, ChallengeRules, Observation, passive_check, verify_challenge
 from biometrics.face.pipeline import FacePipeline
 from biometrics.finger import iso19794_2 as iso
 from biometrics.finger.matcher import FingerVerifier
@@ -126,16 +126,21 @@ class FaceStep:
                     continue
                 seq = frame.seq
                 with BiometricSample.from_array(frame.image, kind="face frame") as sample:
-                    result = self.pipeline.process_sample(sample)
-                    observations.append(Observation.from_frame(frame.at - t0, sample.array, result.faces))
-                    if result.quality.ok and result.embedding is not None:
-                        live.append(result.embedding.copy())
-                        attacks += passive_check(sample.array, result.face).attack
-                    elif result.quality.guidance and result.quality.guidance != shown:
-                        shown = result.quality.guidance
-                        show(shown)
-                window_over = frame.at - t0 > 4.0
-                if len(live) >= self.GOOD_FRAMES and window_over:
+                    if len(live) >= self.GOOD_FRAMES:
+                        # Enough to match: only landmarks now, so every frame feeds the liveness check.
+                        faces = self.pipeline.detector.detect(sample.array)
+                        observations.append(Observation.from_frame(frame.at - t0, sample.array, faces))
+                    else:
+                        result = self.pipeline.process_sample(sample)
+                        observations.append(Observation.from_frame(frame.at - t0, sample.array, result.faces))
+                        if result.quality.ok and result.embedding is not None:
+                            live.append(result.embedding.copy())
+                            attacks += passive_check(sample.array, result.face).attack
+                        elif result.quality.guidance and result.quality.guidance != shown:
+                            shown = result.quality.guidance
+                            show(shown)
+                if len(live) >= self.GOOD_FRAMES and (frame.at - t0 > ChallengeRules.deadline_s
+                                                      or verify_challenge(challenge, observations).passed):
                     break
             liveness = verify_challenge(challenge, observations)
             match = self.matcher.verify(live, {"chip": ref})

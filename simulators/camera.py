@@ -86,8 +86,10 @@ def load_face(image: np.ndarray) -> FacePatch:
     skin = tuple(int(c) for c in np.median(cheek.reshape(-1, 3), axis=0))
     closed = patch.copy()
     for ex, ey in eyes:
-        cv2.ellipse(closed, (int(ex), int(ey)), (int(0.28 * eye_dist), int(0.14 * eye_dist)), 0, 0, 360, skin, -1, cv2.LINE_AA)
-        cv2.line(closed, (int(ex - 0.25 * eye_dist), int(ey + 2)), (int(ex + 0.25 * eye_dist), int(ey + 2)), (40, 40, 50), 2, cv2.LINE_AA)
+        # A closed lid covers the whole eye opening; only a thin, soft lash line stays visible.
+        cv2.ellipse(closed, (int(ex), int(ey)), (int(0.32 * eye_dist), int(0.18 * eye_dist)), 0, 0, 360, skin, -1, cv2.LINE_AA)
+        lash = tuple(int(0.6 * c) for c in skin)
+        cv2.line(closed, (int(ex - 0.25 * eye_dist), int(ey + 2)), (int(ex + 0.25 * eye_dist), int(ey + 2)), lash, 1, cv2.LINE_AA)
     closed = cv2.GaussianBlur(closed, (3, 3), 0)
     alpha = np.zeros((_PATCH, _PATCH), np.float32)
     cv2.ellipse(alpha, (_PATCH // 2, int(_PATCH * 0.47)), (int(_PATCH * 0.26), int(_PATCH * 0.37)), 0, 0, 360, 1.0, -1)
