@@ -7,8 +7,8 @@ moves the nose tip sideways against the eye/mouth midline (parallax), while a
 printed photo or a screen, however it is tilted, stays a plane, so the yaw measured
 from its landmarks barely changes.  The turn must also be gradual (a swap to a
 second photo of a turned head makes a jump) and in the asked direction within the
-deadline.  A blink is a short dip of the eye-openness measure (quality.py) below its
-own baseline and back.  A video replay of the right action at the right time is
+deadline.  A blink is a short dip of an eye signal (two cues of quality.py combined)
+below its own baseline and back.  A video replay of the right action at the right time is
 not stopped by the challenge: the random choice only makes it a guess.
 
 Passive cues, per frame, on the face region at camera resolution:
@@ -50,14 +50,17 @@ def choose_challenge(options: Sequence[Challenge] = tuple(Challenge)) -> Challen
 class Observation:
     t: float                      # seconds since the prompt was shown
     landmarks: np.ndarray | None  # (5, 2) of the main face, None when no face was found
-    eye_openness: float | None = None
+    eye_signal: float | None = None
 
     @classmethod
     def from_frame(cls, t: float, frame: np.ndarray, faces: list[Face]) -> "Observation":
         if not faces:
             return cls(t, None, None)
         lm = faces[0].landmarks
-        return cls(t, lm, appearance(quality_crop(frame, lm)).eye_openness)
+        a = appearance(quality_crop(frame, lm))
+        # Geometric mean of two cues that fail differently: the iris band's height (misled by
+        # a heavy lash line) and the iris's vertical edges (misled by noise and halftone).
+        return cls(t, lm, float(np.sqrt(max(a.eye_openness, 1e-3) * a.eye_edges)))
 
 
 @dataclass(frozen=True)
@@ -67,8 +70,8 @@ class ChallengeRules:
     max_start_yaw: float = 20.0   # must start roughly facing the camera
     min_turn: float = 12.0        # yaw change, degrees as measured from the landmarks
     max_step: float = 10.0        # largest yaw jump between consecutive frames (photo swap)
-    blink_drop: float = 0.6       # openness below this share of the baseline is a closed eye
-    blink_recover: float = 0.85
+    blink_drop: float = 0.75      # eye signal below this share of its baseline is a closed eye
+    blink_recover: float = 0.88
     max_blink_s: float = 0.6
     max_missing: float = 0.3      # share of frames without a face
 
@@ -118,7 +121,7 @@ def _verify_turn(challenge: Challenge, seen: list[Observation], rules: Challenge
 
 
 def _verify_blink(seen: list[Observation], rules: ChallengeRules) -> ChallengeResult:
-    values = [(o.t, o.eye_openness) for o in seen if o.eye_openness is not None]
+    values = [(o.t, o.eye_signal) for o in seen if o.eye_signal is not None]
     if len(values) < rules.baseline_frames + 2:
         return ChallengeResult(Challenge.BLINK, False, "too_few_frames", 0.0)
     t = np.array([v[0] for v in values])

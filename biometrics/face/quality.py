@@ -177,6 +177,7 @@ class Appearance:
     contrast: float
     side_light_ratio: float
     eye_openness: float
+    eye_edges: float
     glasses: float
     fringe: float
 
@@ -208,11 +209,16 @@ def appearance(crop: np.ndarray) -> Appearance:
         valley = np.clip((profile.min() + depth / 2 - profile) / (depth / 4), 0.0, 1.0)
         openness.append(float(valley.sum()) / (0.2 * TEMPLATE_IED * _K))
     eye_openness = min(openness)
-    # Glasses: the bridge of a frame is one continuous horizontal edge across the nose at eye
-    # level, where bare skin is smooth; texture and shading do not line up along a row.
+    # Across the eye line, an open eye's iris makes vertical edges (horizontal gradient); a
+    # closed lid leaves the horizontal lash line and crease.  Used with eye_openness by the
+    # blink challenge, where only the change against the traveller's own baseline counts.
     g = crop.astype(np.float32)
     sy = cv2.Sobel(g, cv2.CV_32F, 0, 1, ksize=3)
     gy, gx = np.abs(sy), np.abs(cv2.Sobel(g, cv2.CV_32F, 1, 0, ksize=3))
+    eye_edges = min(float(_region(gx, x - 7, y - 4, x + 7, y + 4).mean())
+                    / (float(_region(gy, x - 7, y - 4, x + 7, y + 4).mean()) + 1.0) for x, y in TEMPLATE[:2])
+    # Glasses: the bridge of a frame is one continuous horizontal edge across the nose at eye
+    # level, where bare skin is smooth; texture and shading do not line up along a row.
     cheek_edges = max((_region(gy, 30, 66, 46, 80).mean() + _region(gy, 66, 66, 82, 80).mean()) / 2, 2.0)
     rows = np.abs(_region(sy, 52, 44, 60, 56).mean(axis=1))
     glasses = float(rows.max() / cheek_edges)
@@ -225,7 +231,7 @@ def appearance(crop: np.ndarray) -> Appearance:
     dark = forehead < 0.65 * skin
     stranded = gx[band] > 1.5 * gy[band] + 20
     fringe = float(np.mean(dark | (stranded & (forehead < 0.85 * skin))))
-    return Appearance(sharpness, brightness, contrast, side_light, eye_openness, glasses, fringe)
+    return Appearance(sharpness, brightness, contrast, side_light, eye_openness, eye_edges, glasses, fringe)
 
 
 def _overlap(a: Face, b: Face) -> float:
