@@ -172,3 +172,14 @@ def test_passive_result_is_json_ready(detector, frontal):
     frame = attacks.capture(framed, np.random.default_rng(0))
     d = pad.passive_check(frame, detector.detect(frame)[0]).as_dict()
     assert d["attack"] is False and d["reasons"] == [] and set(d) >= {"moire", "chroma", "blue_ratio"}
+
+
+def test_camera_simulator_scenes_cross_check(detector, frontal):
+    """Scenes synthesised by simulators/camera.py, not by us: the live traveller blinks and
+    passes, the print never blinks, the tablet replay blinks but its colours give it away."""
+    image, _ = frontal["faces/obama.jpg"]
+    tallies = pad_trials.camera_sim_trials(detector, [image], starts=(2.0,))
+    assert tallies[("both", "bona_fide")].accepted == 1, tallies[("blink", "bona_fide")].reasons
+    assert tallies[("blink", "print")].accepted == 0
+    assert tallies[("passive", "screen")].accepted == 0
+    assert tallies[("both", "print")].accepted == tallies[("both", "screen")].accepted == 0

@@ -13,7 +13,8 @@ the threshold derived for FMR 0.1 %, and the impostor mean/SD the matcher's
 calibration constants come from.
 
 PAD: APCER per attack type and BPCER for the head-turn and blink challenges and the
-passive cues, on presentations synthesised from the real photos (biometrics/face/pad_trials.py).
+passive cues, on presentations synthesised from the real photos (biometrics/face/pad_trials.py),
+and a cross-check on the camera simulator's own traveller, print and replay scenes.
 """
 from __future__ import annotations
 
@@ -100,7 +101,12 @@ def pad_figures(pipeline: FacePipeline) -> dict:
     # Passive limits were set on obama.jpg, obama2.jpg and group faces 0 and 1; these are held out.
     held_out = frontal[1:] + group
     passive = pad_trials.passive_trials(detector, held_out, per_face=5)
-    return {"turn": turn, "blink": blink, "passive": passive}
+    portraits = [s.image for s in samples.labelled(detector)
+                 if s.source in ("faces/obama.jpg", "faces/biden.jpg", "faces/obama3.jpg")]
+    camera_sim = pad_trials.camera_sim_trials(detector, portraits)
+    return {"turn": turn, "blink": blink, "passive": passive,
+            **{f"camera sim: {check}": {kind: t for (c, kind), t in camera_sim.items() if c == check}
+               for check in ("blink", "passive", "both")}}
 
 
 def main() -> None:

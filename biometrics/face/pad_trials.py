@@ -110,3 +110,36 @@ def passive_trials(detector: FaceDetector, faces, per_face: int = 4, seed: int =
                 result = pad.passive_check(frame, found[0], limits)
                 tallies[kind].add(not result.attack, ",".join(result.reasons) or "ok")
     return tallies
+
+
+def camera_sim_trials(detector: FaceDetector, images, starts=(0.5, 2.0, 5.0), fps: float = 15.0):
+    """Blink challenge and passive cues on the camera simulator's scenes (simulators/camera.py).
+
+    Those scenes are synthesised by other code than ours (a live traveller who blinks every
+    3.3 s, a print on paper, a tablet replaying the traveller): a cross-check on attacks we
+    did not design the cues around.  A presentation is accepted when the blink challenge
+    passes and at most half of its frames look like an attack to the passive cues.
+    """
+    from simulators.camera import SceneRenderer, load_face
+
+    faces = [load_face(image) for image in images]
+    kinds = {"traveller": "bona_fide", "printed_photo": "print", "screen_replay": "screen"}
+    tallies = {(check, kind): Tally() for check in ("blink", "passive", "both") for kind in kinds.values()}
+    for index in range(len(faces)):
+        renderer = SceneRenderer(faces, seed=index)
+        for scene, kind in kinds.items():
+            for start in starts:
+                observations, flagged, seen = [], 0, 0
+                for k in range(int(pad.ChallengeRules.deadline_s * fps)):
+                    frame = renderer.render(scene, start + k / fps, face=index)
+                    found = detector.detect(frame)
+                    observations.append(pad.Observation.from_frame(k / fps, frame, found))
+                    if found and k % 5 == 0:
+                        seen += 1
+                        flagged += pad.passive_check(frame, found[0]).attack
+                blink = pad.verify_challenge(pad.Challenge.BLINK, observations)
+                passive_ok = seen > 0 and flagged * 2 <= seen
+                tallies[("blink", kind)].add(blink.passed, blink.reason)
+                tallies[("passive", kind)].add(passive_ok, f"{flagged}/{seen} frames flagged")
+                tallies[("both", kind)].add(blink.passed and passive_ok, "ok" if blink.passed and passive_ok else "rejected")
+    return tallies
