@@ -28,6 +28,7 @@ import datetime as dt
 import json
 import socket
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +36,12 @@ import cv2
 import numpy as np
 
 from biometrics import assets
+from drivers.door.protocol import Leaf, LeafState, Position
 from drivers.emrtd.bac import BacKey
+from drivers.emrtd.pcsc import PcscReader
+from gate import logs
 from gate.config import GateConfig, load_gate
+from gate.errors import DeviceError
 from gate.document import mrz as mrzmod
 from simulators.camera import CameraSim
 from simulators.chip.applet import EmrtdApplet
@@ -53,6 +58,9 @@ HOME_STATE, FOREIGN_STATE = "TWN", "NLD"
 ENROLMENT_IMPRESSIONS = 2   # impressions 0..1 of each finger are the counter enrolment; the gate sees 2, 3, ...
 CHIP_SLOT = 0
 GROUP_PHOTO = "faces/group_t1.jpg"
+CARD_GONE_S = 5.0
+
+log = logs.get("simulators.lane")
 
 
 @dataclass(frozen=True)
@@ -100,11 +108,10 @@ class Person:
 
 PEOPLE: tuple[Person, ...] = (
     Person("lin", "LIN", "MEI HUA", "TWN", "F", "850312", "312004871", "faces/obama.jpg", "faces/obama2.jpg", 11),
-    Person("chen", "CHEN", "JIA HAO", "TWN", "M", "790921", "312118305", "faces/aligned_112.png",
-           "faces/aligned_112.png", 12),
+    Person("chen", "CHEN", "JIA HAO", "TWN", "M", "790921", "312118305", "group:3", "group:3", 12),
     Person("devries", "DE VRIES", "JAN", "NLD", "M", "710604", "NXC4R8J25", "faces/biden.jpg", "faces/biden.jpg", 13),
     Person("bakker", "BAKKER", "SANNE", "NLD", "F", "930117", "NPF7K2L91", "group:0", "group:0", 14),
-    Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:1", "group:1", 15, height_cm=112),
+    Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:2", "group:2", 15, height_cm=112),
 )
 BY_KEY = {p.key: p for p in PEOPLE}
 
@@ -116,6 +123,20 @@ def person(key: str) -> Person:
         raise KeyError(f"unknown person {key!r}; the lane knows {', '.join(BY_KEY)}") from None
 
 
+class LaneDoor(DoorSimulator):
+    """The door controller simulator, counting each leaf's completed closings: what a person in the
+    mantrap hears (the leaf shutting behind them), even when it reopens before they look again."""
+
+    def __init__(self, *args, **kw):
+        super().__init__(*args, **kw)
+        self.closings: Counter[Leaf] = Counter()
+
+    def _emit(self, msg) -> None:
+        if isinstance(msg, LeafState) and msg.position == Position.CLOSED:
+            self.closings[msg.leaf] += 1
+        super()._emit(msg)
+
+
 class LaneError(RuntimeError):
     """The lane cannot start or was misused (unknown person, variant, profile)."""
 
@@ -123,16 +144,17 @@ class LaneError(RuntimeError):
 class Lane:
     """Every simulator of one lane, started together; a context manager (see module docstring)."""
 
-    def __init__(self, workdir, profile: str = "realistic", seed: int = 0, *, gate_id: str = "SIM-LANE-01"):
+    def __init__(self, workdir, profile: str = "realistic", seed: int = 0, *, gate_id: str = "SIM-LANE-01",
+                 config_path=None):
         if profile not in PROFILES:
             raise LaneError(f"profile must be one of {PROFILES}, not {profile!r}")
         self.workdir = Path(workdir).resolve()
         self.profile = profile
         self.seed = seed
         self.gate_id = gate_id
-        self.config_path = self.workdir / "gate.toml"
+        self.config_path = Path(config_path).resolve() if config_path else self.workdir / "gate.toml"
         self.pki: TestPki | None = None
-        self.door: DoorSimulator | None = None
+        self.door: LaneDoor | None = None
         self.mrz: MrzReaderSimulator | None = None
         self.fingerprint: FingerprintScannerSim | None = None
         self.camera: CameraSim | None = None
@@ -144,6 +166,7 @@ class Lane:
         self._documents: dict[tuple[str, str], Document] = {}
         self._photos: dict[str, np.ndarray] = {}
         self._card_lock = threading.Lock()
+        self._documents_lock = threading.Lock()
         self._stack: contextlib.ExitStack | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -152,10 +175,11 @@ class Lane:
         zero = self.profile == "zero-latency"
         stack = contextlib.ExitStack()
         try:
-            self.vpcd_ports = stack.enter_context(pcscd_with_vpcd())
+            # The slot lock first: pcscd_with_vpcd probes vpcd's port, which is itself a card connection.
             stack.enter_context(exclusive_slots())
+            self.vpcd_ports = stack.enter_context(pcscd_with_vpcd())
             self.pki = TestPki.load_or_create(self.workdir / "pki", HOME_STATE)
-            self.door = stack.enter_context(DoorSimulator(self.workdir / "door.tty", profile=self.profile,
+            self.door = stack.enter_context(LaneDoor(self.workdir / "door.tty", profile=self.profile,
                                                           watchdog_ms=1000, seed=self.seed))
             self.mrz = stack.enter_context(MrzReaderSimulator(self.workdir / "mrz.tty", profile=self.profile,
                                                               seed=self.seed))
@@ -208,6 +232,11 @@ class Lane:
         if variant not in VARIANTS:
             raise LaneError(f"unknown passport variant {variant!r}; one of {', '.join(VARIANTS)}")
         p = person(key)
+        with self._documents_lock:
+            return self._personalise(p, variant)
+
+    def _personalise(self, p: Person, variant: str) -> Document:
+        key = p.key
         if (key, variant) not in self._documents:
             face = _jpeg(self.photo(p.passport_photo))
             if p.national or variant != "genuine":
@@ -232,7 +261,10 @@ class Lane:
         self.mrz.place(doc.mrz_lines)
 
     def take_passport(self) -> None:
-        """Take the passport off the reader: MRZ reader reports removal, the card leaves pcscd."""
+        """Take the passport off the reader: MRZ reader reports removal, the card leaves pcscd.
+
+        Returns once pcscd has seen the card go (at most CARD_GONE_S), so the next passport is a
+        new insertion for the gate, never the same card seemingly still present."""
         self.mrz.remove()
         with self._card_lock:
             self._remove_card()
@@ -242,6 +274,10 @@ class Lane:
         if self.card is not None:
             self.card.stop()
             self.card = None
+            try:
+                PcscReader(READER_NAMES[CHIP_SLOT]).wait_for_card(CARD_GONE_S, present=False)
+            except DeviceError as exc:
+                log.warning("card_removal_unseen", error=str(exc))
 
     # -- where everything is -----------------------------------------------------------------
     def devices(self) -> list[dict]:
@@ -259,7 +295,7 @@ class Lane:
         ]
 
     def write_config(self) -> GateConfig:
-        """Write workdir/gate.toml pointing at every simulated device; validated before returning."""
+        """Write the gate config (default workdir/gate.toml) pointing at every simulated device; validated before returning."""
         central, backup = self.sync_ports
         trust = str(self.pki.trust_dir)
         text = f"""# Generated by simulators.lane for the simulated lane in {self.workdir}
@@ -304,6 +340,7 @@ backup_url = "http://127.0.0.1:{backup}"
 [storage]
 data_dir = {_q(str(self.workdir / "gate-data"))}
 """
+        self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(text)
         return load_gate(self.config_path)
 
