@@ -74,6 +74,7 @@ class GateController:
         self._mrz: asyncio.Queue[MrzRead] = asyncio.Queue(maxsize=1)
         self._changed = asyncio.Event()
         self._passage: asyncio.Task | None = None
+        self._mantrap_flags: set[str] = set()
 
     # -- driver events (on the loop) ------------------------------------------------
     def door_event(self, ev) -> None:
@@ -84,6 +85,7 @@ class GateController:
                 self._set_emergency(ev.emergency)
         elif isinstance(ev, Beams):
             self.last_presence = self.presence.update(time.monotonic(), ev.low, ev.high)
+            self._watch_mantrap()
         elif isinstance(ev, LeafState):
             self.leaves[ev.leaf] = ev
         elif isinstance(ev, Emergency):
@@ -97,6 +99,17 @@ class GateController:
             log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
             return
         self._mrz.put_nowait(ev)
+
+    def _watch_mantrap(self) -> None:
+        """While one traveller is being let in and verified, remember anything that says a second
+        body or a child is in the mantrap: a glance at one instant can miss a tailgater."""
+        p = self.last_presence
+        if p is None or self.machine.state not in ("entering", "verifying"):
+            return
+        if p.tailgating or p.occupancy > 1:
+            self._mantrap_flags.add("TAILGATING")
+        if p.children:
+            self._mantrap_flags.add("BELOW_MIN_HEIGHT")
 
     # -- state → hardware -----------------------------------------------------------
     def _on_state(self, state: str) -> None:
@@ -142,10 +155,6 @@ class GateController:
     def occupancy(self) -> int:
         p = self.last_presence
         return 0 if p is None else p.occupancy
-
-    def _leaf_is(self, leaf: Leaf, position: Position) -> bool:
-        state = self.leaves[leaf]
-        return state is not None and state.position == position
 
     # -- main loop ---------------------------------------------------------------------
     async def serve(self) -> None:
@@ -198,6 +207,7 @@ class GateController:
                 self._show(verdict.guidance)
                 self.machine.send("document_refused")
                 return self._finish(record, "refused_document", verdict.reasons)
+            self._mantrap_flags.clear()
             self.machine.send("document_accepted")
             self._show("passage.enter")
             t_enter = time.monotonic()
@@ -205,10 +215,13 @@ class GateController:
                 self.machine.send("entry_abandoned")
                 return self._finish(record, "abandoned", ["ENTRY_TIMEOUT"])
             self.machine.send("entered")
+            # Nobody else gets in: verification starts once the entry leaf is closed and locked.
+            entry_locked = await self._until(lambda: self._leaf_locked(Leaf.ENTRY), 2 * self.cfg.timeouts.door_travel_s)
             record.timings_s["enter"] = round(time.monotonic() - t_enter, 3)
-            reasons = self._mantrap_reasons()
+            reasons = sorted(self._mantrap_flags) or ([] if entry_locked else ["ENTRY_NOT_CLOSED"])
             if not reasons:
                 reasons = await self._verify_biometrics(chip, record)
+            reasons = sorted(self._mantrap_flags) or reasons  # a tailgater seen during verification too
             if reasons:
                 self._show("passage.see_officer" if any(r.startswith("PAD") for r in reasons) else "passage.step_back")
                 self.machine.send("refused")
@@ -237,16 +250,9 @@ class GateController:
         p = self.last_presence
         return p is not None and p.occupancy >= 1 and all(b.first > 0 for b in p.bodies)
 
-    def _mantrap_reasons(self) -> list[str]:
-        p = self.last_presence
-        reasons = []
-        if p is None:
-            return ["PRESENCE_UNKNOWN"]
-        if p.tailgating or p.occupancy > 1:
-            reasons.append("TAILGATING")
-        if p.children:
-            reasons.append("BELOW_MIN_HEIGHT")
-        return reasons
+    def _leaf_locked(self, leaf: Leaf) -> bool:
+        state = self.leaves[leaf]
+        return state is not None and state.position == Position.CLOSED and state.locked
 
     async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, object]:
         if read.mrz is None:
@@ -275,9 +281,8 @@ class GateController:
                 chip.face_image = None
         record.timings_s["face"] = round(time.monotonic() - t, 3)
         record.scores["face"] = face.scores
-        blocking = [r for r in face.reasons if r != "FACE_NO_MATCH"]
-        if blocking:
-            return blocking
+        if any(r != "FACE_NO_MATCH" for r in face.reasons):  # liveness or capture failed: no fusion
+            return list(face.reasons)
         template = self.dev.finger.enrolled(chip.traveller_id) if self.dev.finger else None
         if template is None:
             if self.cfg.eligibility.require_fingerprint:
