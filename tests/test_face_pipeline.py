@@ -13,7 +13,7 @@ import pytest
 from biometrics import assets
 from biometrics.face import matcher, samples
 from biometrics.face.align import SIZE, align
-from biometrics.face.detector import FaceDetector, ImageError, read_image
+from biometrics.face.detector import ImageError, read_image
 from biometrics.face.pipeline import FacePipeline
 from gate.cli import main
 

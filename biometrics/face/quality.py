@@ -7,10 +7,10 @@ Geometry comes from the five landmarks; appearance measures are taken on a
 measure sees the same face regions whatever the distance to the camera.
 
 The limits were set on the real photos of `biometrics.assets` and on defects made
-from them (blur, darkness, crop, rotation, a second face, painted glasses and fringe;
-see tests/test_face_quality.py). Eyes-open, glasses and fringe are heuristics on
-image regions, not trained classifiers: they catch the plain cases, and their
-error rates on real traveller data are unknown.
+from them (blur, exposure, crop, rotation, a second face, painted glasses, fringe and
+closed lids, real mask photos worn; see tests/test_face_quality.py).  Eyes-open,
+glasses, fringe and mask are heuristics on image regions, not trained classifiers:
+they catch the plain cases, and their error rates on real traveller data are unknown.
 
 The overall `score` (0..1) is the worst per-check score; every check scores 0.5
 exactly at its limit, so `score >= 0.5` means every check passed (the config's
