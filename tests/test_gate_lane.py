@@ -1,0 +1,114 @@
+"""The real gate process (GateApp) against a whole simulated lane: real ptys, pcscd+vpcd, the MJPEG
+camera, scripted travellers who act on what they see. Zero-latency profile to keep it quick."""
+import asyncio
+import json
+import threading
+import time
+
+import pytest
+
+from gate.app import GateApp
+from simulators import demo
+from simulators.lane import Lane
+from simulators.traveller import Traveller
+
+
+class RunningGate:
+    """GateApp on its own thread and loop, as `egate run` would run it."""
+
+    def __init__(self, cfg):
+        self.app = GateApp(cfg)
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.app.run()), daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        assert wait_for(lambda: self.app.reactor.loop is not None and self.app.controller.machine.state == "idle", 30), \
+            f"gate not ready: {self.app.controller.machine.state}"
+        return self.app
+
+    def stop(self):
+        self.app.reactor.call_from_thread(self.app.reactor.request_stop)
+        self.thread.join(20)
+        assert not self.thread.is_alive(), "gate did not stop"
+
+    def __exit__(self, *exc):
+        if self.thread.is_alive():
+            self.stop()
+
+
+def wait_for(predicate, timeout_s):
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        threading.Event().wait(0.02)
+    return True
+
+
+@pytest.fixture(scope="module")
+def lane(tmp_path_factory):
+    with Lane(tmp_path_factory.mktemp("lane"), profile="zero-latency") as lane:
+        yield lane
+
+
+@pytest.fixture(scope="module")
+def cfg(lane):
+    return demo._gate_config(lane)
+
+
+def walk(lane, kind, who=None, **kw):
+    t = Traveller(lane, kind, who, **kw).start()
+    assert t.join(90), f"{kind} traveller never finished"
+    return t
+
+
+def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cfg):
+    with RunningGate(cfg) as app:
+        demo.enrol_nationals(lane, app.enrolment)
+        t = walk(lane, "genuine", "lin")
+        assert wait_for(lambda: app.controller.records, 10)
+        record = app.controller.records[-1]
+    assert t.outcome == "passed", t.summary()
+    assert record.outcome == "cleared" and record.reasons == []
+    assert set(record.document["passive_auth"].values()) == {"passed"}
+    face, finger = record.scores["face"], record.scores["finger"]
+    assert face["score"] >= face["threshold"] and face["liveness"]["passed"]
+    assert finger["outcome"] == "match" and record.scores["fused"]["match"]
+    # The record carries decisions and scores, never a sample.
+    line = (cfg.storage.data_dir / "passages.jsonl").read_text().splitlines()[-1]
+    assert json.loads(line)["passage_id"] == record.passage_id and len(line) < 8000
+
+
+def test_forged_passport_never_opens_a_leaf(lane, cfg):
+    with RunningGate(cfg) as app:
+        t = walk(lane, "forged", patience_s=3.0)
+        record = app.controller.records[-1]
+    assert record.outcome == "refused_document" and record.reasons == ["PA_FAILED:dg1_hash"]
+    assert t.outcome == "gave_up"
+    assert not any(e["event"] == "entry_open" for e in t.summary()["timeline"])
+
+
+def test_tailgater_is_refused_and_sent_back_through_the_entry(lane, cfg):
+    with RunningGate(cfg) as app:
+        t = walk(lane, "tailgater")
+        assert wait_for(lambda: app.controller.records, 10)
+        record = app.controller.records[-1]
+    assert record.outcome == "refused_biometric" and "TAILGATING" in record.reasons
+    assert t.outcome == "sent_back", t.summary()
+    assert not any(e["event"] == "exit_open" for e in t.summary()["timeline"])
+
+
+def test_a_restart_mid_passage_never_opens_the_exit(lane, cfg):
+    first = RunningGate(cfg)
+    with first as app:
+        t = Traveller(lane, "genuine", "devries").start()
+        assert wait_for(lambda: app.controller.machine.state == "verifying", 30), app.controller.machine.state
+        first.stop()  # SIGTERM mid-passage
+    assert app.controller.records[-1].outcome == "aborted" and app.controller.records[-1].reasons == ["SHUTDOWN"]
+    status = lane.door.status()
+    assert status.exit.locked and status.entry.locked
+    with RunningGate(cfg) as again:  # boots into recovering: the traveller inside leaves by the entry
+        assert t.join(60)
+        assert again.controller.machine.state == "idle"
+    assert t.outcome == "sent_back", t.summary()
+    assert not any(e["event"] == "exit_open" for e in t.summary()["timeline"])
