@@ -1,6 +1,14 @@
 """The lane simulator: one lane up in the zero-latency profile, its config valid and pointing at live devices."""
 from __future__ import annotations
 
+import json
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
 import cv2
 import pytest
 import serial
@@ -19,6 +27,40 @@ from tests.serial_helpers import wait_for
 pytestmark = pytest.mark.services
 
 CARD_DEADLINE_S = 10.0
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lines(proc) -> queue.Queue:
+    out: queue.Queue = queue.Queue()
+    threading.Thread(target=lambda: [out.put(line) for line in proc.stdout], daemon=True).start()
+    return out
+
+
+# First in the module: the CLI's lane needs the vpcd slot lock the module's own lane holds later.
+def test_cli_runs_a_lane_and_sends_travellers_through_its_control_socket(vpcd_ports, tmp_path):
+    work = tmp_path / "cli"
+    egate = [sys.executable, "-m", "gate", "sim"]
+    proc = subprocess.Popen(egate + ["lane", "--workdir", str(work), "--profile", "zero-latency", "--json"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        ready = json.loads(_lines(proc).get(timeout=150))   # the lane may wait for the slot lock
+        where = {row["device"]: row["where"] for row in ready["devices"]}
+        assert where["door"] == str(work / "door.tty") and where["control"] == ready["control"]
+        assert load_gate(ready["config"]).devices.camera.source == where["camera"]
+        sent = subprocess.run(egate + ["traveller", "no_show", "--count", "2", "--patience", "0.05",
+                                       "--workdir", str(work), "--json"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert sent.returncode == 0, sent.stderr
+        summaries = [json.loads(line) for line in sent.stdout.splitlines()]
+        assert [s["outcome"] for s in summaries] == ["no_show", "no_show"]
+        assert [e["event"] for e in summaries[0]["timeline"]][:2] == ["arrived", "passport_presented"]
+        nowhere = subprocess.run(egate + ["traveller", "genuine", "--workdir", str(tmp_path / "none")],
+                                 cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert nowhere.returncode == 2 and "no lane running" in nowhere.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    assert not (work / "control.sock").exists()
 
 
 @pytest.fixture(scope="module")
