@@ -65,7 +65,8 @@ def test_template_without_a_view_is_refused(m, templates):
 
 def test_calibration_threshold_and_tail_are_consistent():
     cal = matcher.CALIBRATION
-    for fmr, score in cal.knots:
+    assert cal.knots[0] == (1.0, 0.0) and cal.fmr(0) == 1.0   # every bozorth3 score is >= 0
+    for fmr, score in cal.knots[1:]:
         assert cal.threshold(fmr) == (pytest.approx(score), False)
         assert cal.fmr(score) == pytest.approx(fmr)
     stricter, extrapolated = cal.threshold(cal.knots[-1][0] / 10)

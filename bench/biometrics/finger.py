@@ -31,7 +31,7 @@ from biometrics.finger.matcher import Matcher
 from biometrics.privacy import BiometricSample
 from simulators.fingerprint_synth import FingerGenerator
 
-CALIBRATION_FMRS = (1e-1, 1e-2, 1e-3, 1e-4)
+CALIBRATION_FMRS = (0.5, 1e-1, 1e-2, 1e-3, 1e-4)
 
 
 def latency(images: list[np.ndarray], reference_image: np.ndarray, rounds: int) -> dict:

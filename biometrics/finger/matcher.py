@@ -5,12 +5,12 @@ comparison are our `iso19794_2.Template`s; they reach bozorth3 through nbis-py's
 template loader, transcoded by `nbis_variant.record` into a buffer that is wiped
 right after loading.
 
-Threshold.  `CALIBRATION` maps false-match rates to bozorth3 scores.  It was
-measured with `egate bench biometrics --fingers` on synthetic impostor comparisons
-(simulators.fingerprint_synth, see docs/biometrics.md "Fingerprint" for the
-command, the sample size and the resulting table).  A target FMR between two
-knots is interpolated on log(FMR); below the smallest calibrated FMR the tail is
-extrapolated log-linearly from the last two knots and flagged as extrapolated.
+Threshold.  `CALIBRATION` maps false-match rates to bozorth3 scores: the impostor
+tail measured by bench/biometrics/finger.py (the same scoring code as `egate bench
+biometrics --fingers`) on synthetic prints from simulators.fingerprint_synth; see
+docs/biometrics.md "Fingerprint" for the command, the sample size and the table.
+Between knots the tail is interpolated linearly in log(FMR); below the smallest
+calibrated FMR it is extrapolated from the last two knots and flagged as such.
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from biometrics.finger.quality import QualityReport, assess
 from biometrics.privacy import BiometricSample
 from gate.config import Thresholds
 from gate.errors import EGateError
+
 
 class MatchError(EGateError):
     """A template cannot be compared (no finger view, or the matcher refused it)."""
@@ -72,8 +73,10 @@ class Calibration:
 # (simulators.fingerprint_synth seed 2026: 600 impressions, every cross-finger pair = 179,100
 # impostor comparisons, max impostor score 52).  Each knot is the lowest threshold whose
 # empirical FMR is <= the target; 1e-4 is supported by the sample (rule of three: n >= 30,000).
+# bozorth3 scores are never negative, so P(score >= 0) = 1 anchors the low end (fusion reads
+# the whole tail: a score near the impostor median must give p near 0.5, not 0.1).
 CALIBRATION = Calibration(
-    knots=((0.1, 18.0), (0.01, 28.0), (0.001, 36.0), (0.0001, 44.0)),
+    knots=((1.0, 0.0), (0.5, 10.0), (0.1, 18.0), (0.01, 28.0), (0.001, 36.0), (0.0001, 44.0)),
     impostor_comparisons=179_100, genuine_comparisons=600,
     source="bench.biometrics.finger --fingers 200 --impressions 3 --seed 2026 (synthetic)")
 
