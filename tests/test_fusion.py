@@ -52,3 +52,8 @@ def test_an_impostor_like_modality_vetoes_a_strong_other():
 def test_no_score_is_an_error():
     with pytest.raises(ValueError):
         fusion.ScoreFusion().decide()
+
+
+def test_an_impostor_like_finger_score_vetoes_a_strong_face():
+    result = fusion.ScoreFusion(target_fmr=0.001).decide(face=0.9, finger=5)
+    assert result.finger_fmr > 0.5 and result.vetoed_by == "finger" and not result.match
