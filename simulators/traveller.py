@@ -4,7 +4,8 @@ A `Traveller` runs in its own thread and acts only on what a person at the gate 
 
   1. lays the passport on the reader (MRZ reader `place`, chip card in vpcd slot 0);
   2. waits until the entry leaf is open (the door controller simulator's own state);
-     gives up after `patience_s`: takes the passport and steps back ("gave_up");
+     gives up after `patience_s`, or at once under the emergency input: takes the passport
+     and steps back ("gave_up");
   3. walks in (beam states, one beam step every `step_s`) and stops mid-mantrap;
   4. looks at the camera (their live face, or the attack the kind says);
   5. places a finger when the scanner asks (LED lit or the host polling for a finger), or at
@@ -203,10 +204,12 @@ class Traveller:
                 self._note("entry_open_ignored")
                 self._wait(lambda: False, self.patience_s)
             return "cancelled" if self._cancel.is_set() else self._take_passport("no_show")
-        if not self._wait(lambda: self._leaf("entry") == Position.OPEN, self.patience_s):
+        # Both leaves open under the emergency input: nobody walks into an evacuating gate.
+        if not self._wait(lambda: self._leaf("entry") == Position.OPEN or self.lane.door.status().emergency,
+                          self.patience_s) or self.lane.door.status().emergency:
             if self._cancel.is_set():
                 return "cancelled"
-            self._note("gave_up", waited_s=self.patience_s)
+            self._note("gave_up", waited_s=self.patience_s, emergency=self.lane.door.status().emergency or None)
             return self._take_passport("gave_up")
         self._note("entry_open")
         if not self._react():

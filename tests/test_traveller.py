@@ -333,3 +333,23 @@ def test_dispatcher_runs_queued_travellers_one_after_another(lane):
             d.control({"do": "dance"})
     finally:
         d.close()
+
+
+# Last in the module: it drives the door directly, outside the stand-in gate's passages.
+def test_under_the_emergency_input_one_inside_leaves_by_the_exit_and_one_outside_stays_out(gate, lane):
+    inside = Traveller(lane, "genuine", "chen", inside_patience_s=10).start()
+    try:
+        gate.door.open(Leaf.ENTRY)
+        wait_for(lambda: "in_mantrap" in events(inside.summary()), 10, what="the traveller inside")
+        lane.door.set_emergency(True)
+        assert inside.join(10), inside.summary()
+        assert inside.outcome == "passed" and "emergency_seen" in events(inside.summary())
+        outside = Traveller(lane, "genuine", "devries").start()
+        assert outside.join(10), outside.summary()
+        assert outside.outcome == "gave_up" and "walking_in" not in events(outside.summary())
+    finally:
+        inside.cancel()
+        lane.door.set_emergency(False)
+        for leaf in Leaf:
+            gate.door.lock(leaf)
+        wait_for(lambda: all(gate.leaves[leaf].locked for leaf in Leaf), 5, what="both leaves locked")
