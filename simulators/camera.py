@@ -153,7 +153,7 @@ class SceneRenderer:
         scale = size * (1.0 + 0.08 * math.sin(0.4 * t)) * self.h / 300
         roll = math.radians(5 * math.sin(0.5 * t))
         yaw = math.radians(18 * math.sin(0.3 * t))
-        closed = blink and (t % 3.3) < 0.15
+        closed = blink and (t % 3.3) < 0.3  # a deliberate blink, as when asked to, lasts ~0.3 s
         patch = (face.closed if closed else face.open).astype(np.float32)
         gain = 1.0 + 0.18 * math.sin(0.25 * t)
         side = 0.25 * math.sin(0.2 * t + 1.0)

@@ -1,15 +1,19 @@
 """The real gate process (GateApp) against a whole simulated lane: real ptys, pcscd+vpcd, the MJPEG
 camera, scripted travellers who act on what they see. Zero-latency profile to keep it quick."""
 import asyncio
+import base64
+import io
 import json
 import threading
 import time
 
 import pytest
 
+from biometrics.finger import iso19794_2 as iso
+from gate import logs
 from gate.app import GateApp
 from simulators import demo
-from simulators.lane import Lane
+from simulators.lane import Lane, person
 from simulators.traveller import Traveller
 
 
@@ -63,13 +67,16 @@ def walk(lane, kind, who=None, **kw):
 
 
 def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cfg):
+    stream = io.StringIO()
+    logs.configure("debug", "json", stream=stream, gate_id=cfg.gate.id)
     with RunningGate(cfg) as app:
         demo.enrol_nationals(lane, app.enrolment)
         t = walk(lane, "genuine", "lin")
         assert wait_for(lambda: app.controller.records, 10)
         record = app.controller.records[-1]
+        template = bytes(iso.encode(app.enrolment.lookup("TWN:" + person("lin").document_number)))
+    assert record.outcome == "cleared" and record.reasons == [], record.as_dict()
     assert t.outcome == "passed", t.summary()
-    assert record.outcome == "cleared" and record.reasons == []
     assert set(record.document["passive_auth"].values()) == {"passed"}
     face, finger = record.scores["face"], record.scores["finger"]
     assert face["score"] >= face["threshold"] and face["liveness"]["passed"]
@@ -77,6 +84,12 @@ def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cf
     # The record carries decisions and scores, never a sample.
     line = (cfg.storage.data_dir / "passages.jsonl").read_text().splitlines()[-1]
     assert json.loads(line)["passage_id"] == record.passage_id and len(line) < 8000
+    # Nor does the log: a whole passage at debug level, no template in any encoding, no image.
+    text = stream.getvalue()
+    assert '"passage_done"' in text and record.passage_id in text
+    for encoded in (template.hex(), base64.b64encode(template).decode(), str(list(template[:16]))[1:-1]):
+        assert encoded[:40] not in text
+    assert max(len(line) for line in text.splitlines()) < 4000
 
 
 def test_forged_passport_never_opens_a_leaf(lane, cfg):
