@@ -109,3 +109,14 @@ def test_bench_biometrics_end_to_end(fvc_dir, lfw_dir, tmp_path, capsys):
 
 def test_bench_needs_a_folder(capsys):
     assert main(["bench", "biometrics"]) == 2
+
+
+def test_missing_face_pipeline_is_reported_not_faked(lfw_dir, tmp_path, capsys, monkeypatch):
+    import biometrics.face.pipeline as pipeline
+
+    def unavailable(*a, **k):
+        raise FileNotFoundError("sface model missing")
+    monkeypatch.setattr(pipeline, "FacePipeline", unavailable)
+    assert main(["bench", "biometrics", "--faces", str(lfw_dir), "--out", str(tmp_path)]) == 1
+    assert "face pipeline not available: FileNotFoundError: sface model missing" in capsys.readouterr().out
+    assert "error" in json.loads((tmp_path / "report.json").read_text())["face"]
