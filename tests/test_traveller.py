@@ -350,6 +350,7 @@ def test_under_the_emergency_input_one_inside_leaves_by_the_exit_and_one_outside
     finally:
         inside.cancel()
         lane.door.set_emergency(False)
+        wait_for(lambda: not lane.door.status().emergency, 5, what="emergency input off")  # else LOCK is refused
         for leaf in Leaf:
             gate.door.lock(leaf)
         wait_for(lambda: all(gate.leaves[leaf].locked for leaf in Leaf), 5, what="both leaves locked")
