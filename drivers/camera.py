@@ -85,6 +85,7 @@ class Camera:
         self._generation = 0
         self._read_started: float | None = None  # when the current grabber entered read()
         self._supervisor: threading.Thread | None = None
+        self._grabber: threading.Thread | None = None
 
     @classmethod
     def from_config(cls, cfg, **kw) -> Camera:
@@ -110,6 +111,11 @@ class Camera:
         if self._supervisor is not None:
             self._supervisor.join(timeout=2)
             self._supervisor = None
+        # Wait out the read in progress (it ends at the next frame or its timeout): a thread left
+        # inside FFmpeg when the interpreter exits aborts the whole process.
+        if self._grabber is not None:
+            self._grabber.join(timeout=self.read_timeout_s + 1.0)
+            self._grabber = None
         self._set_status("stopped", "stopped")
 
     def __enter__(self):
@@ -148,7 +154,9 @@ class Camera:
             self._generation += 1
             generation = self._generation
             self._read_started = None
-        threading.Thread(target=self._grab, args=(generation,), name=f"camera-grab-{generation}", daemon=True).start()
+        grabber = threading.Thread(target=self._grab, args=(generation,), name=f"camera-grab-{generation}", daemon=True)
+        self._grabber = grabber
+        grabber.start()
 
     def _current(self, generation: int) -> bool:
         return generation == self._generation and not self._stop.is_set()

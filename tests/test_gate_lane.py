@@ -125,3 +125,14 @@ def test_a_restart_mid_passage_never_opens_the_exit(lane, cfg):
         assert again.controller.machine.state == "idle"
     assert t.outcome == "sent_back", t.summary()
     assert not any(e["event"] == "exit_open" for e in t.summary()["timeline"])
+
+
+def test_egate_run_check_reports_every_device(lane, cfg):
+    import subprocess
+    import sys
+    res = subprocess.run([sys.executable, "-m", "gate", "run", "--config", str(lane.config_path), "--check"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    rows = {line.split()[1]: line.split()[0] for line in res.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}
+    assert rows == {"passage_log": "ok", "door": "ok", "mrz_reader": "ok", "camera": "ok",
+                    "fingerprint": "ok", "passage": "ok"}, res.stdout
