@@ -37,6 +37,17 @@ class StreamProtocol(Protocol):
         """Forget any partial frame: called on every (re)connection."""
 
 
+@dataclass(frozen=True)
+class LinkUp:
+    """A driver's event: its port is (re)connected."""
+
+
+@dataclass(frozen=True)
+class LinkDown:
+    """A driver's event: its port is gone, and why."""
+    reason: str
+
+
 def call_directly(fn: Callable, *args) -> None:
     fn(*args)
 

@@ -47,18 +47,22 @@ class Walker:
     delay: int = 0  # beam steps behind the first walker (a tailgater right behind: width + 1)
 
 
+def beam_state(walkers: list[Walker], lead_front: int, beams: int) -> tuple[int, int]:
+    """(low, high) beam masks with the leading walker's front at beam `lead_front` (beam 0 at the
+    entry leaf; negative: still outside; >= beams: gone through the exit). Each walker covers
+    `width` beams ending at its front and is `delay` beams behind the leader."""
+    low = high = 0
+    for w in walkers:
+        front = lead_front - w.delay
+        for b in range(max(0, front - w.width + 1), min(beams, front + 1)):
+            low |= 1 << b
+            high |= (1 << b) if w.tall else 0
+    return low, high
+
+
 def beam_walk(walkers: list[Walker], beams: int = 8) -> list[tuple[int, int]]:
     """Beam states (low, high) for people walking in, one beam step per state; the last is all clear."""
-    states = []
-    for step in range(beams + max(w.width + w.delay for w in walkers)):
-        low = high = 0
-        for w in walkers:
-            front = step - w.delay
-            for b in range(max(0, front - w.width + 1), min(beams, front + 1)):
-                low |= 1 << b
-                high |= (1 << b) if w.tall else 0
-        states.append((low, high))
-    return states
+    return [beam_state(walkers, step, beams) for step in range(beams + max(w.width + w.delay for w in walkers))]
 
 
 class SimLeaf:

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 from drivers.door.protocol import Leaf, Position
 from drivers.fingerprint.protocol import Instruction, LedMode
-from simulators.door import Walker
+from simulators.door import Walker, beam_state
 from simulators.lane import PEOPLE, Lane, person
 
 KINDS = ("genuine", "forged", "impostor", "tailgater", "child", "photo_attack", "replay_attack", "no_show")
@@ -81,19 +81,6 @@ class Event:
     t: float
     what: str
     detail: dict = field(default_factory=dict)
-
-
-def beam_state(walkers: list[Walker], lead_front: int, beams: int) -> tuple[int, int]:
-    """(low, high) beam masks with the leading walker's front at beam `lead_front` (beam 0 at the
-    entry leaf; negative: still outside; >= beams: gone through the exit). Each walker covers
-    `width` beams ending at its front and is `delay` beams behind the leader."""
-    low = high = 0
-    for w in walkers:
-        front = lead_front - w.delay
-        for b in range(max(0, front - w.width + 1), min(beams, front + 1)):
-            low |= 1 << b
-            high |= (1 << b) if w.tall else 0
-    return low, high
 
 
 class Traveller:

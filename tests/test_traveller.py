@@ -33,7 +33,8 @@ from gate.document import lds, pa
 from gate.document.trust import TrustStore
 from simulators.door import Walker
 from simulators.lane import HOME_STATE, Lane
-from simulators.traveller import KINDS, Dispatcher, Traveller, beam_state
+from simulators.door import beam_state
+from simulators.traveller import KINDS, Dispatcher, Traveller
 from tests.serial_helpers import wait_for
 
 pytestmark = pytest.mark.services

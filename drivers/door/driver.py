@@ -24,21 +24,11 @@ from drivers.door.protocol import (
     PowerState, QueryStatus, Reject, SendFailed, Status, Tamper, Transmit, Undecodable, Watchdog,
     encode_message,
 )
-from drivers.transport import SerialTransport, call_directly
+from drivers.transport import LinkDown, LinkUp, SerialTransport, call_directly
 from gate import logs
 from gate.errors import DeviceError
 
 log = logs.get("door")
-
-
-@dataclass(frozen=True)
-class LinkUp:
-    pass
-
-
-@dataclass(frozen=True)
-class LinkDown:
-    reason: str
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,12 @@ from dataclasses import dataclass
 from drivers.mrz_reader.protocol import (
     DocumentAbsent, DocumentPresent, DocumentRemoved, MrzLines, MrzReaderProtocol, Query, encode_message,
 )
-from drivers.transport import SerialTransport, call_directly
+from drivers.transport import LinkDown, LinkUp, SerialTransport, call_directly
 from gate import logs
 from gate.document import mrz as mrz_parser
 from gate.errors import DeviceError
 
 log = logs.get("mrz_reader")
-
-
-@dataclass(frozen=True)
-class LinkUp:
-    pass
-
-
-@dataclass(frozen=True)
-class LinkDown:
-    reason: str
 
 
 @dataclass(frozen=True)
