@@ -170,7 +170,8 @@ def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path) -> str:
         p50 = statistics.median(times)
         lines += [f"Cleared passages: {len(cleared)}; time per passage (passport placed → mantrap empty): "
                   f"median {p50:.1f} s, max {max(times):.1f} s (anchor: 10–18 s)",
-                  f"Throughput at that pace: {3600 / p50:.0f} travellers/hour/gate (anchor: 110–150)"]
+                  f"Throughput bound at that pace: {3600 / p50:.0f} travellers/hour/gate, before the walk up "
+                  f"to the reader (anchor: 110–150)"]
         steps = {}
         for r in cleared:
             for k in ("document", "enter", "face", "finger", "exit"):

@@ -108,7 +108,7 @@ class Person:
 
 PEOPLE: tuple[Person, ...] = (
     Person("lin", "LIN", "MEI HUA", "TWN", "F", "850312", "312004871", "faces/obama.jpg", "faces/obama2.jpg", 11),
-    Person("chen", "CHEN", "JIA HAO", "TWN", "M", "790921", "312118305", "group:3", "group:3", 12),
+    Person("chen", "CHEN", "JIA HAO", "TWN", "M", "790921", "312118305", "group:4", "group:4", 12),
     Person("devries", "DE VRIES", "JAN", "NLD", "M", "710604", "NXC4R8J25", "faces/biden.jpg", "faces/biden.jpg", 13),
     Person("bakker", "BAKKER", "SANNE", "NLD", "F", "930117", "NPF7K2L91", "group:0", "group:0", 14),
     Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:2", "group:2", 15, height_cm=112),
