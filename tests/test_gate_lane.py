@@ -136,3 +136,20 @@ def test_egate_run_check_reports_every_device(lane, cfg):
     rows = {line.split()[1]: line.split()[0] for line in res.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}
     assert rows == {"passage_log": "ok", "door": "ok", "mrz_reader": "ok", "camera": "ok",
                     "fingerprint": "ok", "passage": "ok"}, res.stdout
+
+
+def test_fire_alarm_mid_passage_opens_both_leaves_and_the_gate_recovers_after(lane, cfg):
+    with RunningGate(cfg) as app:
+        t = Traveller(lane, "genuine", "devries").start()
+        assert wait_for(lambda: app.controller.machine.state == "verifying", 30), app.controller.machine.state
+        lane.door.set_emergency(True)
+        assert wait_for(lambda: app.controller.machine.state == "emergency", 5)
+        status = lane.door.status()
+        assert t.join(30) and t.outcome == "passed"  # out through the exit the alarm opened
+        assert app.controller.records[-1].outcome == "aborted"
+        assert app.controller.records[-1].reasons == ["EMERGENCY"]
+        assert "passage.emergency" in app.screen.ids()
+        lane.door.set_emergency(False)
+        assert wait_for(lambda: app.controller.machine.state == "idle", 20), app.controller.machine.state
+        assert wait_for(lambda: lane.door.status().entry.locked and lane.door.status().exit.locked, 10)
+    assert status.emergency
