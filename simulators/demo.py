@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from biometrics.finger.extract import Extractor
-from biometrics.privacy import BiometricSample, TemplateVault
+from biometrics.privacy import BiometricSample
 from gate import audit, config, logs
 from gate.app import GateApp
 from gate.steps import EnrolmentStore

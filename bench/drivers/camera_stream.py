@@ -16,18 +16,10 @@ import time
 
 import cv2
 
+from bench.timing import timed
 from drivers.camera import Camera
 from gate import logs
 from simulators.camera import SCENES, CameraSim
-
-
-def timed(fn, n):
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return statistics.median(out)
 
 
 def main(argv=None) -> int:

@@ -25,20 +25,12 @@ import cv2
 import nbis
 import numpy as np
 
+from bench.timing import timed
 from drivers.fingerprint import protocol as p
 from drivers.fingerprint.driver import FingerprintScanner
 from gate import logs
 from simulators import fingerprint_synth as synth
 from simulators.fingerprint_scanner import FingerprintScannerSim
-
-
-def timed(fn, n):
-    out = []
-    for _ in range(n):
-        start = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - start)
-    return statistics.median(out)
 
 
 def growth_with_2d_kernels(seed: int) -> None:
