@@ -8,7 +8,7 @@ from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
 from gate.document import lds, tlv
 from simulators.chip.applet import EmrtdApplet
-from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots as exclusive_vpcd
+from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots as exclusive_vpcd  # noqa: F401 (re-exported for the chip tests)
 
 CARD_DEADLINE_S = 10.0  # pcscd notices a vpcd card come or go within about half a second; this bounds a failure
 

@@ -6,7 +6,6 @@ import psycopg
 import serial
 from smartcard.System import readers
 
-from simulators import services
 
 
 def test_pcscd_lists_vpcd_readers(vpcd_ports):

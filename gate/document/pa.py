@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from asn1crypto import algos, core
 from cryptography import x509

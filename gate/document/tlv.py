@@ -8,7 +8,7 @@ indefinite or oversized lengths, tags longer than 4 bytes, and nesting deeper th
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from gate.errors import ParseError
 
