@@ -197,7 +197,6 @@ class GateController:
     async def passage(self, read: MrzRead) -> PassageRecord:
         t0 = time.monotonic()
         record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, dt.datetime.now(dt.timezone.utc).isoformat())
-        structlog_ctx = {"passage_id": record.passage_id}
         try:
             self.machine.send("document_presented")
             self._show("document.reading")
@@ -243,7 +242,7 @@ class GateController:
             raise
         finally:
             record.timings_s["total"] = round(time.monotonic() - t0, 3)
-            log.info("passage_done", outcome=record.outcome, reasons=record.reasons, **structlog_ctx)
+            log.info("passage_done", passage_id=record.passage_id, outcome=record.outcome, reasons=record.reasons)
 
     def _walked_in(self) -> bool:
         """Someone is in the mantrap and clear of the entry leaf's swing (beam 0)."""

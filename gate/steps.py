@@ -193,7 +193,7 @@ class EnrolmentStore:
         if not path.exists():
             return None
         with self.vault.open(path.read_bytes(), traveller_id) as sample:
-            return iso.decode(bytes(sample.buffer))
+            return iso.decode(sample.buffer)  # no copy: the sample wipes what it decrypted
 
 
 class FingerStep:
