@@ -40,10 +40,10 @@ def load_trust(cfg: GateConfig) -> TrustStore:
             if p.is_file() and p.suffix.lower() in CRL_SUFFIXES:
                 store.add_crl(p)
     if not store.cscas and cfg.eligibility.require_passive_auth:
-        raise ConfigError("(gate config)", "pki.csca_dir", "no CSCA certificate",
+        raise ConfigError(cfg.source or "(gate config)", "pki.csca_dir", "no CSCA certificate",
                           "a CSCA directory or master list: passive authentication is required")
     if cfg.eligibility.require_passive_auth and not store.crls:
-        raise ConfigError("(gate config)", "pki.crl_dir", "no CRL",
+        raise ConfigError(cfg.source or "(gate config)", "pki.crl_dir", "no CRL",
                           "a directory of current CRLs: revocation is a required passive-authentication check")
     return store
 
@@ -136,7 +136,7 @@ class GateApp:
             store = EnrolmentStore(data / "enrolment", TemplateVault.from_config(cfg.storage))
             finger = FingerStep(cfg, self.scanner, store)
         elif cfg.eligibility.require_fingerprint:
-            raise ConfigError("(gate config)", "storage.template_key", "nothing",
+            raise ConfigError(cfg.source or "(gate config)", "storage.template_key", "nothing",
                               "a template key: eligibility.require_fingerprint needs enrolled templates")
         self.enrolment = finger.store if finger else None
         self.controller = GateController(cfg, self.reactor, Devices(self.door, self.mrz, chip, FaceStep(cfg, self.camera),

@@ -180,6 +180,7 @@ class GateConfig:
     eligibility: Eligibility = opt(Eligibility())
     pki: Pki = opt(Pki())
     logging: Logging = opt(Logging())
+    source: Path | None = field(default=None, metadata={"internal": True})  # the file it came from
 
 
 # ------------------------------------------------------------- central schema
@@ -206,6 +207,7 @@ class CentralConfig:
     database: Database = opt()
     gate_keys_dir: Path | None = opt(None, must_exist=True, kind="dir", doc="public keys that verify gate records")
     logging: Logging = opt(Logging())
+    source: Path | None = field(default=None, metadata={"internal": True})  # the file it came from
 
 
 # ------------------------------------------------------------------- loader
@@ -240,7 +242,7 @@ class _Loader:
         if not isinstance(data, dict):
             self.fail(key or "(top level)", _describe(data), "a table")
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
         for name in data:
             if name not in fields:
                 self.fail(_join(key, name), "an unknown key", "one of " + ", ".join(sorted(fields)))
@@ -312,7 +314,9 @@ def load(path: str | Path, schema: type[T]) -> T:
         raise ConfigError(path, "(file)", f"bytes that are not UTF-8 ({exc.reason})", "UTF-8 TOML") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(path, "(syntax)", str(exc), "valid TOML") from None
-    return _Loader(path).table(schema, raw, "")
+    cfg = _Loader(path).table(schema, raw, "")
+    has_source = any(f.name == "source" for f in dataclasses.fields(schema))
+    return dataclasses.replace(cfg, source=path) if has_source else cfg
 
 
 def load_gate(path: str | Path) -> GateConfig:
@@ -337,6 +341,8 @@ def describe_schema(cls=GateConfig, prefix="") -> list[tuple[str, str, str, str]
     rows = []
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
+            continue
         tp = hints[f.name]
         key = _join(prefix, f.name)
         inner = tp

@@ -30,6 +30,15 @@ def test_example_gate_config_loads_into_typed_objects():
         cfg.gate.lane = 9  # frozen
 
 
+def test_config_remembers_its_file_and_refuses_source_as_a_key(tmp_path):
+    assert config.load_gate(EXAMPLE).source == EXAMPLE
+    path = write_variant(tmp_path, '[gate]\n', '[gate]\n', name="g.toml")
+    path.write_text('source = "x"\n' + path.read_text())
+    with pytest.raises(ConfigError) as err:
+        config.load_gate(path)
+    assert err.value.key == "source" and err.value.found == "an unknown key"
+
+
 def test_example_central_config_loads():
     cfg = config.load_central(EXAMPLE.parent / "central.example.toml")
     assert cfg.role == "central" and cfg.listen.port == 8443

@@ -70,3 +70,25 @@ def test_policy_for_drops_only_what_cannot_be_checked(pki, store):
 def test_age_counts_birthdays():
     assert age_on(dt.date(2016, 11, 27), TODAY) == 9
     assert age_on(dt.date(2016, 11, 26), TODAY) == 10
+
+
+def test_gate_refuses_to_start_without_trust_anchors_or_crls(pki, tmp_path):
+    from pathlib import Path
+
+    from gate import config
+    from gate.app import load_trust
+    from gate.errors import ConfigError
+
+    example = Path(__file__).parent.parent / "config" / "gate.example.toml"
+    with pytest.raises(ConfigError) as err:
+        load_trust(config.load_gate(example))
+    assert err.value.key == "pki.csca_dir" and err.value.path == str(example)
+    only_cscas = tmp_path / "cscas"
+    only_cscas.mkdir()
+    for cert in pki.trust_dir.glob("*.pem"):
+        (only_cscas / cert.name).write_bytes(cert.read_bytes())
+    text = example.read_text().replace("[storage]", f'[pki]\ncsca_dir = "{only_cscas}"\n\n[storage]')
+    (tmp_path / "gate.toml").write_text(text.replace('data_dir = "../var/gate"', f'data_dir = "{tmp_path}"'))
+    with pytest.raises(ConfigError) as err:
+        load_trust(config.load_gate(tmp_path / "gate.toml"))
+    assert err.value.key == "pki.crl_dir" and "revocation" in err.value.expected
