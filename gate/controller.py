@@ -41,9 +41,10 @@ class PassageRecord:
     document: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
+    t0: float = field(default_factory=time.monotonic, repr=False)  # monotonic start, not recorded
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if k != "t0"}
 
 
 @dataclass
@@ -195,13 +196,12 @@ class GateController:
         self.machine.send("recovered")
 
     async def passage(self, read: MrzRead) -> PassageRecord:
-        t0 = time.monotonic()
         record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, dt.datetime.now(dt.timezone.utc).isoformat())
         try:
             self.machine.send("document_presented")
             self._show("document.reading")
             verdict, chip = await self._check_document(read, record)
-            record.timings_s["document"] = round(time.monotonic() - t0, 3)
+            record.timings_s["document"] = round(time.monotonic() - record.t0, 3)
             if not verdict.accepted:
                 self._show(verdict.guidance)
                 self.machine.send("document_refused")
@@ -241,7 +241,6 @@ class GateController:
             self._finish(record, "aborted", [f"FAULT:{type(exc).__name__}"])
             raise
         finally:
-            record.timings_s["total"] = round(time.monotonic() - t0, 3)
             log.info("passage_done", passage_id=record.passage_id, outcome=record.outcome, reasons=record.reasons)
 
     def _walked_in(self) -> bool:
@@ -304,6 +303,7 @@ class GateController:
     def _finish(self, record: PassageRecord, outcome: str, reasons) -> PassageRecord:
         record.outcome = outcome
         record.reasons = list(reasons)
+        record.timings_s["total"] = round(time.monotonic() - record.t0, 3)
         self.records.append(record)
         self.on_record(record)
         return record

@@ -83,7 +83,9 @@ def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cf
     assert finger["outcome"] == "match" and record.scores["fused"]["match"]
     # The record carries decisions and scores, never a sample.
     line = (cfg.storage.data_dir / "passages.jsonl").read_text().splitlines()[-1]
-    assert json.loads(line)["passage_id"] == record.passage_id and len(line) < 8000
+    written = json.loads(line)
+    assert written["passage_id"] == record.passage_id and len(line) < 8000
+    assert written["outcome"] == "cleared" and written["timings_s"]["total"] > 0 and "t0" not in written
     # Nor does the log: a whole passage at debug level, no template in any encoding, no image.
     text = stream.getvalue()
     assert '"passage_done"' in text and record.passage_id in text
