@@ -12,8 +12,6 @@ decision was the right one for that kind of traveller.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import statistics
 import threading
 import time
@@ -79,28 +77,13 @@ def enrol_nationals(lane: Lane, store: EnrolmentStore) -> list[str]:
     return enrolled
 
 
-def _gate_config(lane: Lane) -> config.GateConfig:
-    """The lane's config plus what an enrolled-traveller gate needs: a template key."""
-    key = lane.workdir / "template.key"
-    if not key.exists():
-        key.write_text(os.urandom(32).hex())
-        key.chmod(0o600)
-    text = lane.config_path.read_text()
-    if "template_key" not in text:
-        text = text.replace("\n[storage]\n", f"\n[storage]\ntemplate_key = {json.dumps(str(key))}\n", 1)
-        if "[timeouts]" not in text:  # a no-show should not hold the lane for the default 30 s
-            text += "\n[timeouts]\ndocument_s = 12\nface_capture_s = 8\n"
-        lane.config_path.write_text(text)
-    return config.load_gate(lane.config_path)
-
-
 def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS, out=print) -> list[Row]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     logs.configure("warning", "json", stream=open(workdir / "gate.log", "w"))
     plan = parse_travellers(travellers)
     with Lane(workdir, profile=profile) as lane:
-        cfg = _gate_config(lane)
+        cfg = config.load_gate(lane.config_path)
         out(f"Simulated lane ({profile}) in {workdir}")
         for d in lane.devices():
             out(f"  {d['device']:<12} {d['link']:<5} {d['where']}  {d['notes']}")

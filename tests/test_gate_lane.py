@@ -10,7 +10,7 @@ import time
 import pytest
 
 from biometrics.finger import iso19794_2 as iso
-from gate import logs
+from gate import config, logs
 from gate.app import GateApp
 from simulators import demo
 from simulators.lane import Lane, person
@@ -57,7 +57,7 @@ def lane(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cfg(lane):
-    return demo._gate_config(lane)
+    return config.load_gate(lane.config_path)
 
 
 def walk(lane, kind, who=None, **kw):
