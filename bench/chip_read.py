@@ -35,7 +35,7 @@ from drivers.emrtd import access
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscCard, PcscReader
 from drivers.emrtd.reader import READ_AHEAD, ChipSession, read_document
-from gate.document import mrz
+from icao9303 import mrz
 from simulators import services
 from simulators.chip.applet import EmrtdApplet
 from simulators.chip.vpcd import PORTS, READER_NAMES, exclusive_slots

@@ -28,8 +28,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate import logs
-from gate.errors import EGateError
+from core import logs
+from core.errors import EGateError
 
 log = logs.get("biometrics.assets")
 

@@ -32,7 +32,7 @@ from statistics import NormalDist
 import cv2
 import numpy as np
 
-from gate.errors import EGateError
+from core.errors import EGateError
 
 FVC_NAME = re.compile(r"^(?P<finger>[^_/]+)_(?P<impression>\d+)\.(png|tif|tiff|bmp)$", re.I)
 FACE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}

@@ -32,8 +32,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from gate.config import Secret, Storage, read_secret
-from gate.errors import ConfigError, EGateError, ParseError
+from core.settings import Secret, read_secret
+from core.errors import ConfigError, EGateError, ParseError
 
 SEALED_MAGIC = b"EGT\x01"
 NONCE_LEN = 12
@@ -149,18 +149,18 @@ class BiometricSample:
 
 # --------------------------------------------------------------- at rest
 
-def load_template_key(storage: Storage) -> Secret:
-    """The AES-256 key from `storage.template_key`: a file holding 64 hex digits."""
-    if storage.template_key is None:
+def load_template_key(path: Path | None) -> Secret:
+    """The AES-256 key from the file named by `storage.template_key`: 64 hex digits."""
+    if path is None:
         raise ConfigError("(gate config)", "storage.template_key", "nothing",
                           "a path to a key file (openssl rand -hex 32 > template.key)")
-    text = read_secret(storage.template_key).reveal()
+    text = read_secret(path).reveal()
     try:
         key = bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         key = b""
     if len(key) != 32:
-        raise ConfigError(storage.template_key, "storage.template_key",
+        raise ConfigError(path, "storage.template_key",
                           f"a file of {len(text)} bytes that is not 64 hex digits", "64 hex digits (256-bit key)")
     return Secret(key)
 
@@ -180,8 +180,8 @@ class TemplateVault:
         self._key = key
 
     @classmethod
-    def from_config(cls, storage: Storage) -> "TemplateVault":
-        return cls(load_template_key(storage))
+    def from_key_file(cls, path: Path | None) -> "TemplateVault":
+        return cls(load_template_key(path))
 
     def seal(self, template, traveller_id: str) -> bytes:
         """Encrypt a template (any bytes-like) for `traveller_id`; the result is safe to store."""

@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gate import logs
-from gate.errors import ParseError
+from core import logs
+from core.component import Component, ComponentStatus
+from core.errors import ParseError
 
 log = logs.get("hotplug")
 _USB_ID = re.compile(r"^([0-9a-fA-F]{4}):([0-9a-fA-F]{4})(?::(\S+))?$")
@@ -80,7 +81,9 @@ def udev_available() -> bool:
     return os.path.exists("/run/udev/control")
 
 
-class HotplugMonitor:
+class HotplugMonitor(Component):
+    name = "hotplug"
+
     def __init__(self, *, poll_interval_s: float = 0.1, use_udev: bool | None = None):
         self.poll_interval_s = poll_interval_s
         self.use_udev = udev_available() if use_udev is None else use_udev
@@ -125,6 +128,12 @@ class HotplugMonitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def status(self) -> ComponentStatus:
+        with self._lock:
+            absent = [w.name for w in self.watches if not w.present]
+        return ComponentStatus(self.name, not absent, f"{self.mode}: " + (f"absent {', '.join(absent)}" if absent
+                                                                           else "every watched device present"))
 
     # -- udev ----------------------------------------------------------------
     def on_udev_event(self, device) -> None:
@@ -184,6 +193,6 @@ def watch_transport(monitor: HotplugMonitor, name: str, transport, usb_id: str |
 
 def watch_configured(monitor: HotplugMonitor, devices, transports: dict) -> list[Watch]:
     """Watch each named transport with the `usb_id` configured for it under `devices`
-    (gate.config.Devices: door, mrz_reader, fingerprint)."""
+    (the gate's `devices` settings: door, mrz_reader, fingerprint)."""
     return [watch_transport(monitor, name, transport, getattr(devices, name).usb_id)
             for name, transport in transports.items()]

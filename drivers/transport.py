@@ -1,9 +1,10 @@
 """Thin serial transport shared by every serial driver.
 
 One reader thread owns the port: it feeds received bytes into a sans-IO
-protocol object (`feed(bytes) -> list[event]`) and hands each event to the
-driver through `call` (in the gate process: `reactor.call_from_thread`), so
-driver logic never runs on the reader thread unless the driver asks for it.
+protocol object (`feed(bytes) -> list[event]`) and hands the events to the
+driver's callback on that same thread, so the driver can answer at once (ACKs,
+keep-alives) without waiting on the event loop; the driver then passes typed
+events to gate logic through its `EventSink` (`core.component`).
 
 Port loss (read/write error, EOF, device node gone, or a hotplug monitor
 calling `lost()`) is reported at once through `on_link(False, reason)`; the
@@ -22,10 +23,20 @@ from typing import Any, Protocol
 
 import serial
 
-from gate import logs
-from gate.errors import DeviceError
+from core import logs
+from core.errors import DeviceError
+from core.settings import opt
 
 log = logs.get("transport")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SerialPort:
+    """Settings of any serial device: where it is and how to find it again after a replug."""
+
+    port: str = opt(doc="pyserial URL or device path")
+    baudrate: int = opt(115200, min=1200, max=3_000_000)
+    usb_id: str = opt("", doc="VID:PID[:serial] for hotplug matching; empty disables")
 
 
 class StreamProtocol(Protocol):
@@ -37,21 +48,6 @@ class StreamProtocol(Protocol):
         """Forget any partial frame: called on every (re)connection."""
 
 
-@dataclass(frozen=True)
-class LinkUp:
-    """A driver's event: its port is (re)connected."""
-
-
-@dataclass(frozen=True)
-class LinkDown:
-    """A driver's event: its port is gone, and why."""
-    reason: str
-
-
-def call_directly(fn: Callable, *args) -> None:
-    fn(*args)
-
-
 @dataclass
 class TransportStats:
     bytes_in: int = 0
@@ -59,7 +55,7 @@ class TransportStats:
     connects: int = 0
     losses: int = 0
     protocol_crashes: int = 0  # a protocol's feed() raised: counted, bytes dropped, never fatal
-    callback_errors: int = 0  # delivering to the driver raised (direct calls only): counted, never fatal
+    callback_errors: int = 0  # the driver's callback raised: counted, never fatal
 
 
 class SerialTransport:
@@ -70,7 +66,6 @@ class SerialTransport:
         on_events: Callable[[list[Any]], None],
         on_link: Callable[[bool, str], None] = lambda up, reason: None,
         *,
-        call: Callable[..., None] = call_directly,
         baudrate: int = 115200,
         read_timeout_s: float = 0.02,
         write_timeout_s: float = 0.5,
@@ -82,7 +77,6 @@ class SerialTransport:
         self.protocol = protocol
         self.on_events = on_events
         self.on_link = on_link
-        self.call = call
         self.baudrate = baudrate
         self.read_timeout_s = read_timeout_s
         self.write_timeout_s = write_timeout_s
@@ -192,7 +186,7 @@ class SerialTransport:
 
     def _deliver(self, fn: Callable, *args) -> None:
         try:
-            self.call(fn, *args)
+            fn(*args)
         except Exception as exc:  # the reader thread must outlive a driver bug
             self.stats.callback_errors += 1
             log.error("callback_failed", port=self.name, error=f"{type(exc).__name__}: {exc}")

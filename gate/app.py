@@ -1,30 +1,34 @@
 """Builds one gate process from its config: drivers, steps, controller, on one reactor.
 
-Components are added in dependency order; the reactor stops them in reverse, so on SIGTERM
-the passage is aborted first (its record written), the devices stop next with both leaves
-locked, and the passage log is closed last.
+Every driver is a `core.component.Component` added in dependency order; the controller is the
+reactor's service. The reactor cancels the service first and stops components in reverse, so on
+SIGTERM the passage is aborted first (its record written), the devices stop next with both
+leaves locked, and the passage log is closed last. Each driver's events reach the controller
+through one path: its sink hands them to the loop with `reactor.call_from_thread`.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from pathlib import Path
 
 from biometrics.privacy import TemplateVault
-from drivers.camera import Camera
+from core import audit, logs
+from core.component import CheckResult, Component, ComponentStatus
+from core.errors import ConfigError
+from drivers.camera.driver import Camera
 from drivers.door.driver import DoorController
 from drivers.door.protocol import Leaf
+from drivers.emrtd.pcsc import PcscReader
 from drivers.fingerprint.driver import FingerprintScanner
+from drivers.hotplug import HotplugMonitor, watch_configured
 from drivers.mrz_reader.driver import MrzReader
-from drivers.screen import RecordingScreen
-from gate import audit, logs
+from drivers.screen.driver import RecordingScreen, Screen
 from gate.config import GateConfig
 from gate.controller import Devices, GateController, PassageRecord
-from gate.document.trust import CRL_SUFFIXES, TrustStore
-from gate.errors import ConfigError
-from gate.reactor import CheckResult, Component, Reactor
+from gate.reactor import Reactor
 from gate.steps import ChipStep, EnrolmentStore, FaceStep, FingerStep
+from icao9303.trust import CRL_SUFFIXES, TrustStore
 
 log = logs.get("app")
 
@@ -56,8 +60,9 @@ class PassageLog(Component):
 
     def __init__(self, path: Path):
         self.path = path
+        self.written = 0
 
-    async def start(self) -> None:
+    def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def write(self, record: PassageRecord) -> None:
@@ -67,107 +72,29 @@ class PassageLog(Component):
             os.fsync(fd)
         finally:
             os.close(fd)
+        self.written += 1
 
-    async def self_check(self) -> CheckResult:
+    def stats(self) -> dict[str, int]:
+        return {"written": self.written}
+
+    def status(self) -> ComponentStatus:
         ok = os.access(self.path.parent, os.W_OK)
-        return CheckResult(self.name, ok, str(self.path) if ok else f"{self.path.parent} not writable")
+        return ComponentStatus(self.name, ok, str(self.path) if ok else f"{self.path.parent} not writable", self.stats())
 
 
-class Device(Component):
-    """A driver with synchronous start/stop behind the reactor's Component interface."""
+class SafeDoors(Component):
+    """Registered right after the door driver, so it stops just before it: both leaves closed
+    and locked on shutdown (the controller's watchdog would do it too, a period later)."""
 
-    def __init__(self, name: str, driver, check, stop_hook=None):
-        self.name = name
-        self.driver = driver
-        self._check = check
-        self._stop_hook = stop_hook
+    name = "door_safety"
 
-    async def start(self) -> None:
-        self.driver.start()
+    def __init__(self, door: DoorController, controller: GateController):
+        self.door, self.controller = door, controller
 
-    async def self_check(self) -> CheckResult:
-        ok, detail = await asyncio.get_running_loop().run_in_executor(None, self._check)
-        return CheckResult(self.name, ok, detail)
+    def self_check(self) -> CheckResult:
+        return CheckResult(self.name, True, "locks both leaves on stop unless the emergency input is on")
 
-    async def stop(self) -> None:
-        if self._stop_hook:
-            self._stop_hook()
-        self.driver.stop()
-
-
-class ControllerTask(Component):
-    name = "passage"
-
-    def __init__(self, controller: GateController):
-        self.controller = controller
-        self.task: asyncio.Task | None = None
-
-    async def start(self) -> None:
-        self.task = asyncio.create_task(self.controller.serve())
-
-    async def self_check(self) -> CheckResult:
-        return CheckResult(self.name, self.task is not None and not self.task.done(), self.controller.machine.state)
-
-    async def stop(self) -> None:
-        if self.task:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-
-
-class GateApp:
-    def __init__(self, cfg: GateConfig, *, screen=None):
-        self.cfg = cfg
-        self.reactor = Reactor()
-        data = cfg.storage.data_dir
-        data.mkdir(parents=True, exist_ok=True)
-        self.audit = audit.AuditLog(data / "audit.jsonl")
-        self.passages = self.reactor.add(PassageLog(data / "passages.jsonl"))
-        self.screen = screen or RecordingScreen()
-        call = self.reactor.call_from_thread
-        self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s,
-                                               on_event=lambda ev: self.controller.door_event(ev), call=call)
-        self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, on_event=lambda ev: self.controller.mrz_event(ev),
-                                         call=call)
-        self.camera = Camera.from_config(cfg.devices.camera)
-        self.scanner = FingerprintScanner.from_config(cfg.devices.fingerprint)
-        chip = ChipStep(cfg, load_trust(cfg))
-        finger = None
-        if cfg.storage.template_key:
-            store = EnrolmentStore(data / "enrolment", TemplateVault.from_config(cfg.storage))
-            finger = FingerStep(cfg, self.scanner, store)
-        elif cfg.eligibility.require_fingerprint:
-            raise ConfigError(cfg.source or "(gate config)", "storage.template_key", "nothing",
-                              "a template key: eligibility.require_fingerprint needs enrolled templates")
-        self.enrolment = finger.store if finger else None
-        self.controller = GateController(cfg, self.reactor, Devices(self.door, self.mrz, chip, FaceStep(cfg, self.camera),
-                                                                    finger, self.screen),
-                                         on_record=self.passages.write)
-        self.reactor.add(Device("door", self.door, self._door_check, stop_hook=self._doors_safe))
-        self.reactor.add(Device("mrz_reader", self.mrz, lambda: (self.mrz.transport.connected, self.mrz.transport.url)))
-        self.reactor.add(Device("camera", self.camera, self._camera_check))
-        self.reactor.add(Device("fingerprint", self.scanner, self._scanner_check))
-        self.reactor.add(ControllerTask(self.controller))
-
-    def _door_check(self):
-        self.door.query_status()
-        return self.door.transport.connected, f"{self.door.transport.url} {self.door.state.link_up and 'link up' or 'link down'}"
-
-    def _camera_check(self):
-        try:
-            frame = self.camera.wait_frame(0, timeout_s=3.0)
-        except Exception as exc:
-            return False, str(exc)
-        return True, f"{frame.image.shape[1]}x{frame.image.shape[0]}"
-
-    def _scanner_check(self):
-        try:
-            params = self.scanner.connect(timeout_s=3.0)
-        except Exception as exc:
-            return False, str(exc)
-        return True, f"{params}"
-
-    def _doors_safe(self) -> None:
-        """Shutdown: both leaves closed and locked (the controller's watchdog would do it too)."""
+    def stop(self) -> None:
         if self.controller.emergency:
             return
         for leaf in (Leaf.ENTRY, Leaf.EXIT):
@@ -175,6 +102,52 @@ class GateApp:
                 self.door.lock(leaf)
             except Exception as exc:  # link down: the controller's watchdog locks on its own
                 log.warning("door_lock_on_stop_failed", leaf=leaf.name, error=str(exc))
+
+
+class GateApp:
+    def __init__(self, cfg: GateConfig, *, screen: Screen | None = None):
+        self.cfg = cfg
+        self.reactor = Reactor()
+        data = cfg.storage.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.audit = audit.AuditLog(data / "audit.jsonl")
+        self.passages = self.reactor.add(PassageLog(data / "passages.jsonl"))
+        call = self.reactor.call_from_thread
+        self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s,
+                                               emit=lambda ev: call(self.controller.door_event, ev))
+        self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, emit=lambda ev: call(self.controller.mrz_event, ev))
+        self.chip_reader = PcscReader.from_config(cfg.devices.chip_reader)
+        self.camera = Camera.from_config(cfg.devices.camera, emit=lambda ev: call(self.controller.device_event, ev))
+        self.scanner = FingerprintScanner.from_config(cfg.devices.fingerprint,
+                                                      emit=lambda ev: call(self.controller.device_event, ev))
+        self.screen = screen or RecordingScreen()
+        finger = None
+        if cfg.storage.template_key:
+            store = EnrolmentStore(data / "enrolment", TemplateVault.from_key_file(cfg.storage.template_key))
+            finger = FingerStep(cfg, self.scanner, store)
+        elif cfg.eligibility.require_fingerprint:
+            raise ConfigError(cfg.source or "(gate config)", "storage.template_key", "nothing",
+                              "a template key: eligibility.require_fingerprint needs enrolled templates")
+        self.enrolment = finger.store if finger else None
+        devices = Devices(self.door, self.mrz, ChipStep(cfg, load_trust(cfg), self.chip_reader),
+                          FaceStep(cfg, self.camera), finger, self.screen)
+        self.controller = GateController(cfg, self.reactor, devices, on_record=self.passages.write)
+        for component in (self.door, SafeDoors(self.door, self.controller), self.mrz, self.chip_reader,
+                          self.camera, self.scanner, self.screen):
+            self.reactor.add(component)
+        self.hotplug = self._hotplug()
+        self.reactor.service("passage", self.controller.serve)
+
+    def _hotplug(self) -> HotplugMonitor | None:
+        """Watch the serial devices that have a configured `usb_id`: a removal is seen at once."""
+        transports = {"door": self.door.transport, "mrz_reader": self.mrz.transport,
+                      "fingerprint": self.scanner.transport}
+        watched = {name: t for name, t in transports.items() if getattr(self.cfg.devices, name).usb_id}
+        if not watched:
+            return None
+        monitor = HotplugMonitor()
+        watch_configured(monitor, self.cfg.devices, watched)
+        return self.reactor.add(monitor)
 
     async def run(self, main=None) -> None:
         self.audit.append("gate", "gate.start", gate_id=self.cfg.gate.id)

@@ -18,13 +18,16 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from core import logs
+from drivers.door.driver import DoorController
 from drivers.door.protocol import Beams, Emergency, Leaf, LeafState, Position, Status
-from drivers.mrz_reader.driver import MrzRead
+from drivers.mrz_reader.driver import MrzRead, MrzReader
 from drivers.presence import Presence, PresenceConfig, PresenceTracker
-from gate import logs
+from drivers.screen.driver import Screen
 from gate.config import GateConfig
 from gate.decision import Verdict, document_verdict
 from gate.passage import PassageMachine
+from gate.steps import ChipOutcome, ChipStep, FaceStep, FingerStep
 
 log = logs.get("controller")
 
@@ -51,12 +54,12 @@ class PassageRecord:
 class Devices:
     """The hardware objects a controller drives (built by `gate.app`)."""
 
-    door: object
-    mrz_reader: object
-    chip: object          # gate.steps.ChipStep
-    face: object          # gate.steps.FaceStep
-    finger: object | None  # gate.steps.FingerStep, None when no scanner is fitted
-    screen: object
+    door: DoorController
+    mrz_reader: MrzReader
+    chip: ChipStep
+    face: FaceStep
+    finger: FingerStep | None  # None when no templates are enrolled on this gate
+    screen: Screen
 
 
 class GateController:
@@ -100,6 +103,10 @@ class GateController:
             log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
             return
         self._mrz.put_nowait(ev)
+
+    def device_event(self, ev) -> None:
+        """Link and stream changes of the camera and the fingerprint scanner."""
+        log.info("device_event", event=type(ev).__name__, detail=getattr(ev, "reason", None))
 
     def _watch_mantrap(self) -> None:
         """While one traveller is being let in and verified, remember anything that says a second
@@ -252,7 +259,7 @@ class GateController:
         state = self.leaves[leaf]
         return state is not None and state.position == Position.CLOSED and state.locked
 
-    async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, object]:
+    async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, ChipOutcome | None]:
         if read.mrz is None:
             return Verdict(False, ("MRZ_UNREADABLE",), "document.reposition"), None
         optical = read.mrz
@@ -267,7 +274,7 @@ class GateController:
         record.document.update(verdict.details)
         return verdict, chip
 
-    async def _verify_biometrics(self, chip, record: PassageRecord) -> list[str]:
+    async def _verify_biometrics(self, chip: ChipOutcome, record: PassageRecord) -> list[str]:
         """Face first; then, for enrolled travellers (or when the policy requires it), the
         fingerprint, fused with the face score at the target false-match rate."""
         t = time.monotonic()

@@ -9,8 +9,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from gate.config import Eligibility
-from gate.document import mrz as _mrz
-from gate.document.pa import PassiveAuthResult
+from icao9303 import mrz as _mrz
+from icao9303.pa import PassiveAuthResult
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
 """The gate process's single event loop.
 
-Like klippy's reactor: all gate logic runs on one asyncio loop. Blocking device
-I/O runs in worker threads that reach the loop only through `call_from_thread`.
-Shutdown runs the registered stop hooks in reverse order of registration
-(devices registered first are stopped last), so the passage is finished or
-aborted first, doors go to their safe state next and the outbox is flushed last.
+Like klippy's reactor: all gate logic runs on one asyncio loop. Blocking device I/O runs in
+worker threads that reach the loop only through `call_from_thread`. Components (the drivers and
+stores, `core.component.Component`) start in order of registration; then the services (long-lived
+coroutines such as the passage controller) run. Shutdown cancels and awaits the services first,
+then stops the components in reverse order (devices registered first are stopped last), so the
+passage is aborted and recorded first, doors go to their safe state next and the passage store
+is closed last.
 """
 from __future__ import annotations
 
@@ -12,45 +14,32 @@ import asyncio
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
-from gate import logs
+from core import logs
+from core.component import CheckResult, Component
 
 log = logs.get("reactor")
 
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    detail: str
-
-
-class Component:
-    """What the reactor knows of a device or store: a name, a self-check, a safe stop."""
-
-    name = "component"
-
-    async def start(self) -> None:
-        pass
-
-    async def self_check(self) -> CheckResult:
-        return CheckResult(self.name, True, "no check defined")
-
-    async def stop(self) -> None:
-        pass
+STOP_TIMEOUT_S = 10.0
+CHECK_TIMEOUT_S = 10.0
 
 
 class Reactor:
     def __init__(self):
         self.loop: asyncio.AbstractEventLoop | None = None
         self.components: list[Component] = []
+        self.services: dict[str, Callable[[], Awaitable[None]]] = {}
+        self.tasks: dict[str, asyncio.Task] = {}
         self._stopping: asyncio.Event | None = None
         self._loop_thread: int | None = None
 
     def add(self, component: Component) -> Component:
         self.components.append(component)
         return component
+
+    def service(self, name: str, run: Callable[[], Awaitable[None]]) -> None:
+        """A coroutine that runs from start-up until shutdown; if it ends or fails, the process stops."""
+        self.services[name] = run
 
     # -- thread boundary ---------------------------------------------------
     def call_from_thread(self, fn: Callable, *args) -> None:
@@ -70,9 +59,11 @@ class Reactor:
         results = []
         for c in self.components:
             try:
-                results.append(await asyncio.wait_for(c.self_check(), timeout=10))
+                results.append(await asyncio.wait_for(self.run_blocking(c.self_check), CHECK_TIMEOUT_S))
             except Exception as exc:  # a failing check is a result, not a crash
                 results.append(CheckResult(c.name, False, f"{type(exc).__name__}: {exc}"))
+        for name, task in self.tasks.items():
+            results.append(CheckResult(name, not task.done(), "running" if not task.done() else "ended"))
         for r in results:
             log.info("self_check", component=r.name, ok=r.ok, detail=r.detail)
         return results
@@ -82,6 +73,8 @@ class Reactor:
             self._stopping.set()
 
     async def run(self, main: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Start everything, run the services (and `main`, e.g. a one-shot check) until a stop is
+        requested, `main` returns or a service ends; then shut down in order."""
         self.loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._stopping = asyncio.Event()
@@ -93,21 +86,24 @@ class Reactor:
         started: list[Component] = []
         try:
             for c in self.components:
-                await c.start()
+                c.start()
                 started.append(c)
+            self.tasks = {name: asyncio.create_task(run(), name=name) for name, run in self.services.items()}
             await self.self_check()
-            task = asyncio.create_task(main()) if main else None
+            main_task = asyncio.create_task(main()) if main else None
             stop_wait = asyncio.create_task(self._stopping.wait())
-            waits = {stop_wait} | ({task} if task else set())
+            waits = {stop_wait, *self.tasks.values()} | ({main_task} if main_task else set())
             done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
             for t in waits - done:
                 t.cancel()
-            if task and task in done and task.exception():
-                raise task.exception()
+            await asyncio.gather(*(waits - done), return_exceptions=True)  # services end before devices stop
+            for t in done:
+                if t is not stop_wait and t.exception():
+                    raise t.exception()
         finally:
             for c in reversed(started):
                 try:
-                    await asyncio.wait_for(c.stop(), timeout=10)
+                    await asyncio.wait_for(self.run_blocking(c.stop), STOP_TIMEOUT_S)
                     log.info("stopped", component=c.name)
                 except Exception as exc:
                     log.error("stop_failed", component=c.name, error=f"{type(exc).__name__}: {exc}")

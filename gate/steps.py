@@ -19,16 +19,17 @@ from biometrics.finger import iso19794_2 as iso
 from biometrics.finger.matcher import FingerVerifier
 from biometrics.fusion import ScoreFusion
 from biometrics.privacy import BiometricSample, TemplateVault
-from drivers.camera import Camera, CameraError
+from drivers.camera.driver import Camera, CameraError
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
 from drivers.emrtd.reader import read_document
-from gate import logs
+from drivers.fingerprint.driver import FingerprintScanner
+from core import logs
 from gate.config import GateConfig
-from gate.document import lds, pa
-from gate.document import mrz as _mrz
-from gate.document.trust import TrustStore
-from gate.errors import EGateError
+from icao9303 import lds, pa
+from icao9303 import mrz as _mrz
+from icao9303.trust import TrustStore
+from core.errors import EGateError
 
 log = logs.get("steps")
 
@@ -47,11 +48,11 @@ class ChipOutcome:
 class ChipStep:
     """Read DG1, DG2 and EF.SOD with BAC through PC/SC, then passive authentication."""
 
-    def __init__(self, cfg: GateConfig, trust: TrustStore):
+    def __init__(self, cfg: GateConfig, trust: TrustStore, reader: PcscReader):
         self.cfg = cfg
         self.trust = trust
         self.policy = pa.DEFAULT_POLICY  # the gate always reads the MRZ and requires current CRLs
-        self.reader = PcscReader.from_config(cfg.devices.chip_reader)
+        self.reader = reader
 
     def read(self, optical: _mrz.Mrz) -> ChipOutcome:
         out = ChipOutcome(traveller_id=f"{optical.issuer}:{optical.document_number}")
@@ -197,11 +198,11 @@ class EnrolmentStore:
 
 
 class FingerStep:
-    def __init__(self, cfg: GateConfig, scanner, store: EnrolmentStore):
+    def __init__(self, cfg: GateConfig, scanner: FingerprintScanner, store: EnrolmentStore):
         self.cfg = cfg
         self.scanner = scanner
         self.store = store
-        self.verifier = FingerVerifier(cfg.thresholds)
+        self.verifier = FingerVerifier(cfg.thresholds.finger_fmr, cfg.thresholds.nfiq2_min)
 
     def enrolled(self, traveller_id: str) -> iso.Template | None:
         return self.store.lookup(traveller_id)

@@ -36,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from gate import logs
+from core import logs
 from simulators.faults import Faults, add_simulator_args, run_simulator_cli
 
 log = logs.get("simulators.camera")

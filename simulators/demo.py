@@ -20,7 +20,8 @@ from pathlib import Path
 
 from biometrics.finger.extract import Extractor
 from biometrics.privacy import BiometricSample
-from gate import audit, config, logs
+from core import audit, logs
+from gate import config
 from gate.app import GateApp
 from gate.steps import EnrolmentStore
 from simulators.lane import ENROLMENT_IMPRESSIONS, PEOPLE, Lane

@@ -30,7 +30,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from gate.errors import EGateError
+from core.errors import EGateError
 
 KINDS: dict[str, dict[str, type]] = {
     "unplug": {"duration_s": float},

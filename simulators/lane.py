@@ -40,10 +40,10 @@ from biometrics import assets
 from drivers.door.protocol import Leaf, LeafState, Position
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
-from gate import logs
+from core import logs
 from gate.config import GateConfig, load_gate
-from gate.errors import DeviceError
-from gate.document import mrz as mrzmod
+from core.errors import DeviceError
+from icao9303 import mrz as mrzmod
 from simulators.camera import CameraSim
 from simulators.chip.applet import EmrtdApplet
 from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots

@@ -47,10 +47,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from gate.document import countries, lds, tlv
-from gate.document import mrz as _mrz
-from gate.document.pa import ID_ICAO_LDS_SECURITY_OBJECT, LdsSecurityObject
-from gate.document.trust import ID_ICAO_CSCA_MASTER_LIST, CscaMasterList
+from icao9303 import countries, lds, tlv
+from icao9303 import mrz as _mrz
+from icao9303.pa import ID_ICAO_LDS_SECURITY_OBJECT, LdsSecurityObject
+from icao9303.trust import ID_ICAO_CSCA_MASTER_LIST, CscaMasterList
 
 VARIANTS = ("genuine", "tampered_dg1", "tampered_dg2", "wrong_signature", "unknown_csca",
             "expired_ds", "revoked_ds", "country_mismatch")

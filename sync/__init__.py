@@ -1,0 +1,1 @@
+"""Store-and-forward delivery of passage records to the central system and its backups."""

@@ -6,7 +6,7 @@ import os
 
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
-from gate.document import lds, tlv
+from icao9303 import lds, tlv
 from simulators.chip.applet import EmrtdApplet
 from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots as exclusive_vpcd  # noqa: F401 (re-exported for the chip tests)
 

@@ -7,7 +7,7 @@ from drivers.emrtd.apdu import Command, Response, check
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.reader import READ_AHEAD, ChipSession, FileTruncated, read_document
 from simulators.chip.applet import ChipProfile, EmrtdApplet
-from gate.document import lds
+from icao9303 import lds
 from tests.chip_helpers import KEY, synthetic_files
 
 H = bytes.fromhex

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from gate import audit
+from core import audit
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 from drivers.emrtd import crypto
 from drivers.emrtd.apdu import Command, Response, AuthenticationFailed, SW_AUTH_FAILED
 from drivers.emrtd.bac import Bac, BacKey, ChipAuthenticationMismatch, MutualAuthentication, session_keys
-from gate.document.mrz import MrzError, compose_td3, parse
+from icao9303.mrz import MrzError, compose_td3, parse
 
 H = bytes.fromhex
 KEY = BacKey("L898902C", "690806", "940623")

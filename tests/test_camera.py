@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from biometrics import assets
-from drivers.camera import Camera, CameraError
+from drivers.camera.driver import Camera, CameraError
 from simulators.camera import SCENES, CameraSim, SceneRenderer, load_face
 from tests.serial_helpers import wait_for
 
@@ -138,21 +138,21 @@ def test_stall_is_detected_then_the_stream_recovers(sim, camera):
         frame = camera.latest()
         for _ in range(3):  # a frame rendered as the fault began may still arrive
             frame = camera.wait_frame(frame.seq, timeout_s=1.0)
-    wait_for(lambda: camera.status == "down", timeout=2, what="stall detected")
+    wait_for(lambda: camera.stream == "down", timeout=2, what="stall detected")
     assert camera.latest(max_age_s=0.5) is None  # stale frames are not passed off as live
     sim.faults.clear("slow")
     frame = camera.wait_frame(camera.latest().seq, timeout_s=5)
-    assert frame.seq > first.seq and camera.status == "streaming"
-    assert camera.counters.read_failures >= 1 and camera.counters.reconnects >= 1
+    assert frame.seq > first.seq and camera.stream == "streaming"
+    assert camera.stats()["read_failures"] >= 1 and camera.stats()["reconnects"] >= 1
 
 
 def test_dropped_connection_reconnects(sim, camera):
     camera.wait_frame(0, 3)
     sim.faults.inject("unplug", duration_s=0.4)
-    wait_for(lambda: camera.status == "down", timeout=2, what="loss")
+    wait_for(lambda: camera.stream == "down", timeout=2, what="loss")
     frame = camera.wait_frame(camera.latest().seq, timeout_s=5)
-    assert camera.status == "streaming" and frame.image.shape == (480, 640, 3)
-    assert camera.counters.reconnects >= 1
+    assert camera.stream == "streaming" and frame.image.shape == (480, 640, 3)
+    assert camera.stats()["reconnects"] >= 1
 
 
 def test_garbage_in_the_stream_is_survived(sim, camera):
@@ -160,7 +160,7 @@ def test_garbage_in_the_stream_is_survived(sim, camera):
     sim.faults.inject("garbage", nbytes=4000)
     for _ in range(5):
         frame = camera.wait_frame(frame.seq, timeout_s=5)
-    assert camera.status == "streaming"
+    assert camera.stream == "streaming"
 
 
 def test_damaged_and_dropped_frames_are_survived(sim, camera):
@@ -170,7 +170,7 @@ def test_damaged_and_dropped_frames_are_survived(sim, camera):
     wait_for(lambda: sim.frames_dropped == 5 and sim.faults.active("corrupt_crc") is None, what="faults applied")
     for _ in range(5):
         frame = camera.wait_frame(frame.seq, timeout_s=3)
-    assert frame.image.shape == (480, 640, 3) and camera.status == "streaming"
+    assert frame.image.shape == (480, 640, 3) and camera.stream == "streaming"
 
 
 def test_a_server_that_never_answers_does_not_hang_the_caller():
@@ -185,8 +185,8 @@ def test_a_server_that_never_answers_does_not_hang_the_caller():
                 cam.wait_frame(0, timeout_s=0.5)
             assert time.monotonic() - started < 1.0
             assert "secret" not in str(err.value)
-            wait_for(lambda: cam.counters.open_failures >= 1, timeout=3, what="open timeout")
-            assert cam.status == "down" and cam.latest() is None
+            wait_for(lambda: cam.stats()["open_failures"] >= 1, timeout=3, what="open timeout")
+            assert cam.stream == "down" and cam.latest() is None
         finally:
             started = time.monotonic()
             cam.stop()
@@ -196,8 +196,8 @@ def test_a_server_that_never_answers_does_not_hang_the_caller():
 def test_a_missing_device_index_is_reported_down():
     cam = Camera(63, backoff_initial_s=0.05, backoff_max_s=0.1).start()
     try:
-        wait_for(lambda: cam.counters.open_failures >= 2, timeout=5, what="open retries with backoff")
-        assert cam.status == "down"
+        wait_for(lambda: cam.stats()["open_failures"] >= 2, timeout=5, what="open retries with backoff")
+        assert cam.stream == "down"
         with pytest.raises(CameraError):
             cam.wait_frame(0, timeout_s=0.1)
     finally:
@@ -215,7 +215,7 @@ def test_a_file_source_is_read_and_replayed(tmp_path, renderer):
         frame = cam.wait_frame(0, 3)
         while frame.seq < 25:
             frame = cam.wait_frame(frame.seq, 3)
-        assert cam.counters.reconnects >= 2  # 25 frames from a 10-frame file
+        assert cam.stats()["reconnects"] >= 2  # 25 frames from a 10-frame file
     finally:
         cam.stop()
 
@@ -230,11 +230,11 @@ def test_a_slow_consumer_gets_the_latest_frame_not_a_backlog(sim, camera):
 def test_status_callback_errors_do_not_kill_the_grabber(sim):
     seen = []
 
-    def callback(status, reason):
-        seen.append(status)
-        raise RuntimeError("bug in the callback")
+    def sink(event):
+        seen.append(event.status)
+        raise RuntimeError("bug in the sink")
 
-    cam = Camera(sim.url, on_status=callback).start()
+    cam = Camera(sim.url, emit=sink).start()
     try:
         frame = cam.wait_frame(0, 3)
         assert cam.wait_frame(frame.seq, 3).seq > frame.seq
@@ -253,18 +253,22 @@ def test_simulator_rejects_unknown_scenes_and_serves_snapshots(sim):
     assert img.shape == (480, 640, 3)
 
 
-def test_from_config_and_status_through_call(sim):
-    from gate.config import CameraConfig
+def test_from_config_status_events_and_component_contract(sim):
+    from drivers.camera.config import CameraConfig
+    from drivers.camera.driver import CameraStatus
 
-    calls = []
-    cam = Camera.from_config(CameraConfig(source=sim.url), on_status=lambda s, r: None,
-                             call=lambda fn, *args: calls.append(args[0])).start()
+    events = []
+    cam = Camera.from_config(CameraConfig(source=sim.url), emit=events.append).start()
     try:
-        cam.wait_frame(0, 3)
-        wait_for(lambda: "streaming" in calls, what="status via call")
+        check = cam.self_check()
+        assert check.ok and check.detail == "640x480"
+        wait_for(lambda: CameraStatus("streaming", "frames arriving") in events, what="status event")
+        status = cam.status()
+        assert status.healthy and status.stats["frames"] >= 1 and status.stats["opens"] == 1
     finally:
         cam.stop()
-    assert calls[0] == "connecting" and calls[-1] == "stopped"
+    assert [e.status for e in events][0] == "connecting" and events[-1].status == "stopped"
+    assert not cam.status().healthy
 
 
 def test_a_face_added_at_run_time_is_shown(sim, camera, detector):
@@ -310,7 +314,7 @@ def test_a_read_that_ignores_its_timeout_is_abandoned(monkeypatch, sim):
     cam.start()
     try:
         frame = cam.wait_frame(0, timeout_s=5)  # from the replacement grabber, ~1.3 s after the hang
-        assert cam.counters.hung_reads == 1 and frame.image.shape == (480, 640, 3)
+        assert cam.stats()["hung_reads"] == 1 and frame.image.shape == (480, 640, 3)
     finally:
         release.set()
         cam.stop()

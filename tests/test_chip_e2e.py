@@ -9,8 +9,8 @@ from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import CardAbsent, CardMonitor, PcscReader, ReaderNotFound, list_readers
 from drivers.emrtd.reader import ChipSession, read_document
 from gate import cli
-from gate.config import ChipReaderConfig
-from gate.document.mrz import compose_td3, parse
+from drivers.emrtd.config import ChipReaderConfig
+from icao9303.mrz import compose_td3, parse
 from simulators.chip.__main__ import load_document
 from simulators.chip.applet import EmrtdApplet
 from simulators.testpki import EXPECTED_FAILURE, TestPki
@@ -52,9 +52,11 @@ def test_plain_data_group_read_is_refused_by_the_chip(vpcd_ports):
 
 def test_reader_is_chosen_by_name(vpcd_ports):
     assert {"Virtual PCD 00 00", "Virtual PCD 00 01"} <= set(list_readers())
-    assert PcscReader("PCD 00 01").name == "Virtual PCD 00 01"
+    assert PcscReader("PCD 00 01").reader == "Virtual PCD 00 01"
     configured = PcscReader.from_config(ChipReaderConfig(reader="Virtual PCD 00 00", apdu_timeout_s=0.5))
-    assert (configured.name, configured.apdu_timeout_s) == ("Virtual PCD 00 00", 0.5)
+    assert (configured.reader, configured.apdu_timeout_s) == ("Virtual PCD 00 00", 0.5)
+    status = configured.status()
+    assert status.name == "chip_reader" and status.healthy and "Virtual PCD 00 00: listed" in status.detail
     with pytest.raises(ReaderNotFound, match="2 readers"):
         PcscReader("Virtual PCD")
     with pytest.raises(ReaderNotFound, match="no reader"):

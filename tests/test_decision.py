@@ -5,7 +5,7 @@ import pytest
 
 from gate.config import Eligibility
 from gate.decision import age_on, document_verdict
-from gate.document import mrz, pa, trust
+from icao9303 import mrz, pa, trust
 from simulators.testpki import TestPki, synth_face_jpeg
 
 TODAY = dt.date(2026, 11, 26)
@@ -77,7 +77,7 @@ def test_gate_refuses_to_start_without_trust_anchors_or_crls(pki, tmp_path):
 
     from gate import config
     from gate.app import load_trust
-    from gate.errors import ConfigError
+    from core.errors import ConfigError
 
     example = Path(__file__).parent.parent / "config" / "gate.example.toml"
     with pytest.raises(ConfigError) as err:

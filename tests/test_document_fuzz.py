@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gate.document import cms, lds, mrz, pa, tlv, trust
-from gate.errors import ParseError
+from icao9303 import cms, lds, mrz, pa, tlv, trust
+from core.errors import ParseError
 from simulators.testpki import TestPki, synth_face_jpeg
 
 FUZZ = settings(max_examples=120, deadline=2000, derandomize=True,

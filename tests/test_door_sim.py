@@ -41,7 +41,7 @@ def sim():
 @pytest.fixture
 def door(sim):
     events = Recorder()
-    d = DoorController(sim.path, on_event=events, watchdog_ms=1000, ack_timeout_s=0.1, travel_timeout_s=0.5)
+    d = DoorController(sim.path, emit=events, watchdog_ms=1000, ack_timeout_s=0.1, travel_timeout_s=0.5)
     d.events = events
     d.start()
     wait_for(lambda: d.state.entry is not None and d.state.beams is not None, what="initial STATUS")
@@ -72,13 +72,13 @@ def test_open_close_lock_each_leaf(door, sim):
     assert exit_states[-5:] == [(Position.OPENING, False), (Position.OPEN, False), (Position.CLOSING, False),
                                 (Position.CLOSED, False), (Position.CLOSED, True)]
     assert sim.status().exit == LeafState(Leaf.EXIT, Position.CLOSED, True)
-    assert door.errors["crc"] == 0 and not of_type(door.events, LeafFault)
+    assert door.stats()["crc"] == 0 and not of_type(door.events, LeafFault)
 
 
 def test_realistic_travel_takes_1_to_1_5_s():
     with DoorSimulator(profile="realistic", seed=3) as sim:
         events = Recorder()
-        d = DoorController(sim.path, on_event=events)
+        d = DoorController(sim.path, emit=events)
         d.start()
         try:
             wait_for(lambda: d.state.entry is not None, what="status")
@@ -135,7 +135,7 @@ def test_watchdog_locks_when_host_stops_and_refuses_open_until_keepalive(sim):
     wait_for(lambda: sim.status().exit == LeafState(Leaf.EXIT, Position.CLOSED, True), what="exit locked")
     assert time.monotonic() - stopped < 1.0
     events = Recorder()
-    d2 = DoorController(sim.path, on_event=events, watchdog_ms=300)
+    d2 = DoorController(sim.path, emit=events, watchdog_ms=300)
     d2.start()
     try:
         wait_for(lambda: Watchdog(False) in events.snapshot(), what="watchdog re-armed by keep-alive")
@@ -162,7 +162,7 @@ def test_open_refused_while_watchdog_tripped(sim):
 def test_obstruction_reverses_a_closing_leaf_then_recloses():
     with DoorSimulator(profile=Profile(0.4, 0.4)) as sim:
         events = Recorder()
-        d = DoorController(sim.path, on_event=events, travel_timeout_s=5)
+        d = DoorController(sim.path, emit=events, travel_timeout_s=5)
         d.start()
         try:
             wait_for(lambda: d.state.exit is not None, what="status")
@@ -212,7 +212,7 @@ def test_killed_host_mid_passage_controller_locks_within_watchdog_period():
 def test_fault_garbage_is_counted_and_survived(door, sim):
     for _ in range(5):
         sim.faults.inject("garbage", nbytes=50)
-    wait_for(lambda: door.errors["garbage_bytes"] > 0, what="garbage counted")
+    wait_for(lambda: door.stats()["garbage_bytes"] > 0, what="garbage counted")
     door.open(Leaf.ENTRY)
     wait_for(lambda: leaf_is(door.state.entry, Position.OPEN), what="works after garbage")
     assert door.state.link_up
@@ -222,7 +222,7 @@ def test_fault_corrupt_crc_triggers_nak_and_retransmission(door, sim):
     sim.faults.inject("corrupt_crc", count=3)
     sim.set_tamper(True)
     wait_for(lambda: door.state.tamper, what="tamper delivered despite damaged frames")
-    assert door.errors["crc"] >= 1 and sim.faults.active("corrupt_crc") is None
+    assert door.stats()["crc"] >= 1 and sim.faults.active("corrupt_crc") is None
     assert sim.wire.errors["nak_received"] >= 1
 
 
@@ -231,7 +231,7 @@ def test_fault_dropped_frames_are_retransmitted(door, sim):
     door.open(Leaf.EXIT)
     wait_for(lambda: leaf_is(door.state.exit, Position.OPEN), what="open despite drops")
     assert sim.frames_dropped == 2
-    assert door.errors["retransmissions"] + sim.wire.errors["retransmissions"] >= 1
+    assert door.stats()["retransmissions"] + sim.wire.errors["retransmissions"] >= 1
 
 
 def test_fault_slow_responses_tolerated_then_timeouts_reported_without_hang(door, sim):
@@ -316,7 +316,7 @@ def presence_of(walkers, step_s=0.01):
     """Walk people through the simulated mantrap; run the driver's BEAMS events through the tracker."""
     with DoorSimulator(profile="zero-latency") as sim:
         events = Recorder()
-        d = DoorController(sim.path, on_event=events)
+        d = DoorController(sim.path, emit=events)
         d.start()
         try:
             wait_for(lambda: d.state.beams is not None, what="status")
@@ -361,7 +361,7 @@ def test_driver_events_reach_gate_logic_on_the_reactor_loop(sim):
             if isinstance(ev, LeafState) and ev.leaf == Leaf.ENTRY and ev.position == Position.OPEN:
                 opened.set()
 
-        door = DoorController(sim.path, on_event=on_event, call=reactor.call_from_thread)
+        door = DoorController(sim.path, emit=lambda ev: reactor.call_from_thread(on_event, ev))
         door.start()
         try:
             while door.state.entry is None:
@@ -376,10 +376,10 @@ def test_driver_events_reach_gate_logic_on_the_reactor_loop(sim):
 
 
 def test_sequence_wraps_over_the_wire_and_config_builds_the_driver(sim):
-    from gate.config import DoorConfig
+    from drivers.door.config import DoorConfig
 
     events = Recorder()
-    d = DoorController.from_config(DoorConfig(port=sim.path, watchdog_ms=2000), door_travel_s=3.0, on_event=events)
+    d = DoorController.from_config(DoorConfig(port=sim.path, watchdog_ms=2000), door_travel_s=3.0, emit=events)
     assert d.watchdog_ms == 2000 and d.travel_timeout_s == 3.0
     d.start()
     try:
@@ -390,6 +390,6 @@ def test_sequence_wraps_over_the_wire_and_config_builds_the_driver(sim):
             wait_for(lambda: len(of_type(events, Status)) >= 51 + 50 * batch, what=f"answers to batch {batch}")
         wait_for(lambda: d.link.idle and sim.wire.idle, what="both links idle")
         # One answer per query: retransmissions caused by late ACKs are recognised across the wrap.
-        assert len(of_type(events, Status)) == 301 and d.errors["send_failed"] == 0
+        assert len(of_type(events, Status)) == 301 and d.stats()["send_failed"] == 0
     finally:
         d.stop()

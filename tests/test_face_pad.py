@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from biometrics import assets
-from biometrics.face import attacks, pad, pad_trials, quality
+from biometrics.face import pad, quality
+from simulators import face_attacks as attacks, pad_trials
 from biometrics.face.detector import FaceDetector, read_image
-from gate import messages
+from core import messages
 
 Challenge = pad.Challenge
 IED = 70.0

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from biometrics import assets
-from biometrics.face import matcher, samples
+from biometrics.face import matcher
+from simulators import face_samples as samples
 from biometrics.face.align import SIZE, align
 from biometrics.face.detector import ImageError, read_image
 from biometrics.face.pipeline import FacePipeline

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from biometrics import assets
-from biometrics.face import attacks, quality
+from biometrics.face import quality
+from simulators import face_attacks as attacks
 from biometrics.face.align import TEMPLATE, similarity
 from biometrics.face.detector import FaceDetector, read_image
-from gate import messages
+from core import messages
 
 GOOD = ("faces/obama.jpg", "faces/obama3.jpg", "faces/biden.jpg")
 

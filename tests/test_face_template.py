@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from biometrics.face import matcher, template
 from biometrics.privacy import TemplateVault
-from gate.config import Secret
+from core.settings import Secret
 
 
 def unit(seed):

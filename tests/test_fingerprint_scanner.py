@@ -63,7 +63,7 @@ def test_capture_delivers_the_generated_impressions_exactly(sim, scanner):
     assert np.array_equal(first, GEN.impression(2, 0, skin="wet"))
     assert np.array_equal(second, GEN.impression(2, 1, skin="wet"))  # a new impression, not a copy
     assert sim.link.overruns == 0
-    assert scanner.counters()["retries"] == 0 and scanner.counters()["garbage_bytes"] == 0
+    assert scanner.stats()["retries"] == 0 and scanner.stats()["garbage_bytes"] == 0
 
 
 def test_no_finger_fails_at_the_deadline(scanner):
@@ -127,7 +127,7 @@ def test_lost_or_damaged_answer_is_retried(sim, scanner, fault):
     sim.place_finger(1)
     sim.faults.inject(*fault[:1], **fault[1])
     assert np.array_equal(scanner.capture(timeout_s=3), GEN.impression(1, 0))
-    c = scanner.counters()
+    c = scanner.stats()
     assert c["timeouts"] >= 1 and c["retries"] >= 1
     if fault[0] == "corrupt_crc":
         assert c["checksum_errors"] == 2
@@ -140,7 +140,7 @@ def test_damaged_image_stream_is_uploaded_again(sim, scanner, fault):
     img = scanner.capture(timeout_s=3)
     assert np.array_equal(img, GEN.impression(3, 0))
     assert list(sim.commands).count(Instruction.UPLOAD_IMAGE) == 2
-    assert scanner.counters()["incomplete_images"] == 1
+    assert scanner.stats()["incomplete_images"] == 1
 
 
 def test_garbage_inside_the_image_stream_is_skipped_without_a_retry(sim, scanner):
@@ -148,7 +148,7 @@ def test_garbage_inside_the_image_stream_is_skipped_without_a_retry(sim, scanner
     sim.on_upload.append(("garbage", {"nbytes": 3000}))
     assert np.array_equal(scanner.capture(timeout_s=3), GEN.impression(3, 0))
     assert list(sim.commands).count(Instruction.UPLOAD_IMAGE) == 1
-    assert scanner.counters()["garbage_bytes"] >= 3000
+    assert scanner.stats()["garbage_bytes"] >= 3000
 
 
 def test_garbage_while_idle_is_skipped(sim, scanner):
@@ -156,7 +156,7 @@ def test_garbage_while_idle_is_skipped(sim, scanner):
     wait_for(lambda: sim.faults.injected["garbage"] == 1)
     sim.place_finger(6)
     assert np.array_equal(scanner.capture(timeout_s=3), GEN.impression(6, 0))
-    assert scanner.counters()["garbage_bytes"] > 1000
+    assert scanner.stats()["garbage_bytes"] > 1000
 
 
 def test_slow_answers_within_the_timeout_work(sim, scanner):
@@ -165,7 +165,7 @@ def test_slow_answers_within_the_timeout_work(sim, scanner):
     started = time.monotonic()
     assert scanner.finger_present() is False
     assert time.monotonic() - started >= 0.15
-    assert scanner.counters()["timeouts"] == 0
+    assert scanner.stats()["timeouts"] == 0
 
 
 def test_too_slow_device_times_out_then_recovers(sim, scanner):
@@ -175,7 +175,7 @@ def test_too_slow_device_times_out_then_recovers(sim, scanner):
     with pytest.raises(ScannerTimeout):
         scanner.finger_present()
     assert time.monotonic() - started < 1.5  # 3 tries of 0.3 s, never a hang
-    assert scanner.counters()["timeouts"] == 3
+    assert scanner.stats()["timeouts"] == 3
     sim.faults.clear("slow")
     sim.place_finger(8)
     wait_for(lambda: scanner.finger_present(), timeout=5, what="recovery")
@@ -194,7 +194,7 @@ def test_unplug_fails_fast_then_reconnects_and_resyncs(sim, scanner):
     wait_for(lambda: scanner.connected, timeout=3, what="reconnect")
     img = scanner.capture(timeout_s=3)
     assert np.array_equal(img, GEN.impression(7, 0))
-    c = scanner.counters()
+    c = scanner.stats()
     assert c["link_losses"] == 1 and c["resyncs"] == 2
 
 
@@ -294,18 +294,22 @@ def test_simulator_survives_any_bytes(chunks):
         device.stop()
 
 
-def test_from_config_and_link_events_through_call(sim):
-    from gate.config import SerialPort
+def test_from_config_link_events_and_component_contract(sim):
+    from core.component import LinkDown, LinkUp
+    from drivers.fingerprint.config import FingerprintConfig
 
     links = []
-    drv = FingerprintScanner.from_config(SerialPort(port=sim.path), call=lambda fn, *args: links.append(args)).start()
+    drv = FingerprintScanner.from_config(FingerprintConfig(port=sim.path), emit=links.append).start()
     try:
-        assert drv.connect(timeout_s=2).width == 300
+        check = drv.self_check(timeout_s=2)
+        assert check.ok and check.detail.startswith("300x"), check
+        assert drv.status().healthy and drv.status().stats["resyncs"] == 1
         sim.faults.inject("unplug", duration_s=0.1)
         wait_for(lambda: len(links) >= 3, timeout=3, what="down and up again")
     finally:
         drv.stop()
-    assert links[:3] == [(True, "connected"), (False, links[1][1]), (True, "connected")]
+    assert links[0] == LinkUp() and isinstance(links[1], LinkDown) and links[2] == LinkUp()
+    assert not drv.status().healthy
 
 
 def test_first_impression_offsets_the_captures():

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from biometrics.finger import iso19794_2 as iso
-from gate import config, logs
+from gate import config
+from core import logs
 from gate.app import GateApp
 from simulators import demo
 from simulators.lane import Lane, person

@@ -12,7 +12,7 @@ from drivers.hotplug import (
     HotplugMonitor, UsbId, sysfs_usb_id, udev_available, watch_configured, watch_transport,
 )
 from drivers.transport import SerialTransport
-from gate.errors import ParseError
+from core.errors import ParseError
 from simulators.door import DoorSimulator
 from tests.serial_helpers import Recorder, wait_for
 
@@ -103,7 +103,8 @@ def test_udev_mode_starts_a_real_monitor():
 
 
 def test_watches_built_from_config(tmp_path):
-    from gate.config import DoorConfig, SerialPort
+    from drivers.door.config import DoorConfig
+    from drivers.transport import SerialPort
 
     devices = SimpleNamespace(door=DoorConfig(port=str(tmp_path / "door"), usb_id="0403:6001:DOOR1"),
                               mrz_reader=SerialPort(port=str(tmp_path / "mrz")))

@@ -18,9 +18,9 @@ from drivers.emrtd.pcsc import PcscReader
 from drivers.emrtd.reader import read_document
 from drivers.mrz_reader import protocol as mrzp
 from gate.config import load_gate
-from gate.document import mrz as mrzmod
-from gate.document import pa
-from gate.document.trust import TrustStore
+from icao9303 import mrz as mrzmod
+from icao9303 import pa
+from icao9303.trust import TrustStore
 from simulators.lane import ENROLMENT_IMPRESSIONS, PEOPLE, Lane, LaneError
 from tests.serial_helpers import wait_for
 

@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 
-from gate import logs
-from gate.config import Secret
+from core import logs
+from core.settings import Secret
 
 
 def test_passage_like_flow_logs_no_image_template_or_secret():

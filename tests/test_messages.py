@@ -1,6 +1,6 @@
 import pytest
 
-from gate import messages
+from core import messages
 
 
 def test_every_message_has_english_and_traditional_chinese():

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from gate.cli import main as cli_main
-from gate.document import mrz
-from gate.document.mrz import MrzError
+from icao9303 import mrz
+from icao9303.mrz import MrzError
 
 TODAY = dt.date(2025, 11, 26)
 

@@ -88,7 +88,7 @@ def sim():
 @pytest.fixture
 def reader(sim):
     events = Recorder()
-    r = MrzReader(sim.path, on_event=events)
+    r = MrzReader(sim.path, emit=events)
     r.events = events
     r.start()
     wait_for(lambda: sim.queries["STATUS"] == 1, what="connected and initial ?STATUS answered")
@@ -128,7 +128,7 @@ def test_fault_garbage_and_corrupted_frames(reader, sim):
     sim.faults.inject("garbage", nbytes=200)
     sim.faults.inject("corrupt_crc", count=2)  # @PRESENT and the MRZ are damaged ...
     sim.place(TD3)
-    wait_for(lambda: reader.errors["bcc"] >= 2 and reader.errors["garbage_bytes"] > 0, what="errors counted")
+    wait_for(lambda: reader.stats()["bcc"] >= 2 and reader.stats()["garbage_bytes"] > 0, what="errors counted")
     assert reads(reader) == []
     reader.reread()  # ... so the host asks again
     (read,) = wait_for(lambda: reads(reader), what="read after reread")
@@ -168,7 +168,7 @@ def test_simulator_cli_with_control_socket(tmp_path):
     try:
         where = json.loads(proc.stdout.readline())
         events = Recorder()
-        reader = MrzReader(where["port"], on_event=events)
+        reader = MrzReader(where["port"], emit=events)
         reader.start()
         try:
             wait_for(lambda: reader.transport.connected, what="connect")

@@ -7,7 +7,7 @@ from asn1crypto import cms as acms
 from asn1crypto import core
 from cryptography.hazmat.primitives.asymmetric import utils
 
-from gate.document import lds, mrz, pa, trust
+from icao9303 import lds, mrz, pa, trust
 from simulators.testpki import EXPECTED_FAILURE, SIGNERS, VARIANTS, TestPki, synth_face_jpeg
 
 LINES = mrz.compose_td3(issuer="UTO", surname="ERIKSSON", given_names="ANNA MARIA",
@@ -216,7 +216,7 @@ def test_signed_attributes_are_verified_as_a_der_set(pki, face, store):
     doc = pki.personalise(LINES, face)
     # Store the attributes in non-DER order (same length, so only those bytes change): the
     # signature was made over the DER SET and must still verify.
-    from gate.document import tlv
+    from icao9303 import tlv
     content = lds.sod_content(doc.sod)
     si = acms.ContentInfo.load(content)["content"]["signer_infos"][0]
     attrs = si["signed_attrs"].contents
@@ -288,7 +288,7 @@ def test_master_list_signature_and_signer_are_verified(tmp_path, pki):
     with pytest.raises(trust.MasterListError):
         trust.parse_master_list(bytes(data))
     from simulators.testpki import sign_cms
-    from gate.document.trust import CscaMasterList, ID_ICAO_CSCA_MASTER_LIST
+    from icao9303.trust import CscaMasterList, ID_ICAO_CSCA_MASTER_LIST
     from asn1crypto import x509 as ax509
     from cryptography.hazmat.primitives.serialization import Encoding
     content = CscaMasterList({"version": 0, "cert_list": [
@@ -311,7 +311,7 @@ def test_trust_store_lookups(pki, store):
 
 def _explicit_spki(spki):
     from asn1crypto import keys
-    from gate.document import eckeys
+    from icao9303 import eckeys
     info = keys.PublicKeyInfo.load(spki.dump() if hasattr(spki, "dump") else spki)
     oid = info["algorithm"]["parameters"].chosen.dotted
     name = next(n for n, (o, *_) in eckeys.CURVES.items() if o == oid)
@@ -369,7 +369,7 @@ def test_explicit_curve_table_matches_openssl():
     import shutil
     import subprocess
     from asn1crypto import keys
-    from gate.document import eckeys
+    from icao9303 import eckeys
     if shutil.which("openssl") is None:
         pytest.skip("openssl command not installed")
     aliases = {"secp192r1": "prime192v1", "secp256r1": "prime256v1"}

@@ -1,5 +1,4 @@
 """Biometric buffers are zero after the decision; sealed templates detect tampering."""
-import dataclasses
 
 import numpy as np
 import pytest
@@ -8,8 +7,8 @@ from hypothesis import strategies as st
 
 from biometrics.privacy import (BiometricSample, SampleWipedError, SealedTemplateError, TamperedTemplateError,
                                 TemplateVault, load_template_key)
-from gate.config import Secret, Storage
-from gate.errors import ConfigError
+from core.settings import Secret
+from core.errors import ConfigError
 
 KEY = Secret(bytes(range(32)))
 
@@ -89,8 +88,7 @@ def test_malformed_sealed_records_are_a_parse_error(blob):
 def test_key_comes_from_the_configured_file(tmp_path):
     key_file = tmp_path / "template.key"
     key_file.write_text(bytes(range(32)).hex() + "\n")
-    storage = Storage(data_dir=tmp_path, template_key=key_file)
-    vault = TemplateVault.from_config(storage)
+    vault = TemplateVault.from_key_file(key_file)
     assert TemplateVault(KEY).open(vault.seal(b"x", "t"), "t").raw == bytearray(b"x")
 
 
@@ -99,9 +97,9 @@ def test_bad_key_files_are_config_errors(tmp_path, content):
     key_file = tmp_path / "template.key"
     key_file.write_bytes(content)
     with pytest.raises(ConfigError, match="storage.template_key"):
-        load_template_key(Storage(data_dir=tmp_path, template_key=key_file))
+        load_template_key(key_file)
     with pytest.raises(ConfigError, match="storage.template_key"):
-        load_template_key(dataclasses.replace(Storage(data_dir=tmp_path), template_key=None))
+        load_template_key(None)
 
 
 @settings(max_examples=200, deadline=None)

@@ -7,22 +7,23 @@ import sys
 import textwrap
 import threading
 
-from gate.reactor import CheckResult, Component, Reactor
+from core.component import CheckResult, Component
+from gate.reactor import Reactor
 
 
 class Recorder(Component):
     def __init__(self, name, order, check_ok=True, check_raises=False):
         self.name, self.order, self.check_ok, self.check_raises = name, order, check_ok, check_raises
 
-    async def start(self):
+    def start(self):
         self.order.append(f"start {self.name}")
 
-    async def self_check(self):
+    def self_check(self):
         if self.check_raises:
             raise OSError("port vanished")
         return CheckResult(self.name, self.check_ok, "ok" if self.check_ok else "no answer")
 
-    async def stop(self):
+    def stop(self):
         self.order.append(f"stop {self.name}")
 
 
@@ -66,12 +67,13 @@ def test_sigterm_runs_the_ordered_shutdown(tmp_path):
     marker = tmp_path / "order.txt"
     script = textwrap.dedent(f"""
         import asyncio, sys
-        from gate import logs
-        from gate.reactor import Component, Reactor
+        from core import logs
+        from core.component import Component
+        from gate.reactor import Reactor
         logs.configure("info", "json")  # logs to stderr; stdout carries the handshake
         class C(Component):
             def __init__(self, name): self.name = name
-            async def stop(self):
+            def stop(self):
                 with open({str(marker)!r}, "a") as fh: fh.write(self.name + "\\n")
         r = Reactor(); r.add(C("outbox")); r.add(C("doors"))
         async def main():

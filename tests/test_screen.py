@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from drivers.screen import AckProtocol, LineScreen, RecordingScreen, ScreenError, decode_line, encode_line, render
+from drivers.screen.driver import AckProtocol, LineScreen, RecordingScreen, ScreenError, decode_line, encode_line, render
 from tests.serial_helpers import Recorder, wait_for
 
 

@@ -2,7 +2,7 @@
 import pytest
 from cryptography import x509
 
-from gate.document import lds, mrz, pa, trust
+from icao9303 import lds, mrz, pa, trust
 from simulators.testpki import (EXPECTED_FAILURE, VARIANTS, TestPki, TestPkiError,
                                 synth_face_jpeg, tamper_mrz)
 

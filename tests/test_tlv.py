@@ -1,8 +1,8 @@
 """BER-TLV: multi-byte tags, long-form lengths, nesting, typed errors."""
 import pytest
 
-from gate.document import tlv
-from gate.document.tlv import TlvError
+from icao9303 import tlv
+from icao9303.tlv import TlvError
 
 
 def test_round_trip_nested_with_multibyte_tags_and_long_lengths():
@@ -82,7 +82,7 @@ def test_total_length_from_a_file_header():
 
 
 def test_errors_are_parse_errors():
-    from gate.errors import ParseError
+    from core.errors import ParseError
     assert issubclass(TlvError, ParseError)
     with pytest.raises(TlvError):
         tlv.parse("not bytes")

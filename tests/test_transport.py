@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import pytest
 
 from drivers.transport import SerialTransport
-from gate.errors import DeviceError
+from core.errors import DeviceError
 from simulators.pty_link import SerialSimulator
 from tests.serial_helpers import Recorder, wait_for
 
@@ -164,15 +165,17 @@ def test_lost_from_hotplug_monitor_forces_reconnect(device):
         t.stop()
 
 
-def test_events_go_through_the_call_hook(device):
-    calls = []
-    t, _, events, _ = make_transport(device.path, call=lambda fn, *a: (calls.append(fn), fn(*a)))
+def test_events_are_delivered_on_the_thread_that_owns_the_port(device):
+    threads = []
+    t, _, events, _ = make_transport(device.path)
+    deliver = t.on_events
+    t.on_events = lambda evs: (threads.append(threading.current_thread().name), deliver(evs))
     t.start()
     try:
         wait_for(lambda: t.connected, what="connect")
         t.write(b"x\n")
         wait_for(lambda: b"echo x" in events.snapshot(), what="echo")
-        assert events.extend in calls
+        assert threads and set(threads) == {"transport-serial"}, threads
     finally:
         t.stop()
 

@@ -19,7 +19,7 @@ import pytest
 
 from biometrics.face.matcher import FaceMatcher
 from biometrics.face.pipeline import FacePipeline
-from drivers.camera import Camera
+from drivers.camera.driver import Camera
 from drivers.door.driver import DoorController
 from drivers.door.protocol import Beams, Leaf, LeafState, Position, Status
 from drivers.emrtd.bac import BacKey
@@ -29,8 +29,8 @@ from drivers.fingerprint.driver import FingerprintScanner
 from drivers.mrz_reader.driver import DocumentRemoved, MrzRead, MrzReader
 from drivers.presence import PresenceConfig, PresenceTracker
 from gate.config import load_gate
-from gate.document import lds, pa
-from gate.document.trust import TrustStore
+from icao9303 import lds, pa
+from icao9303.trust import TrustStore
 from simulators.door import Walker
 from simulators.lane import HOME_STATE, Lane
 from simulators.door import beam_state
@@ -56,8 +56,8 @@ class StandInGate:
         self.leaf_times: list[tuple[float, Leaf, Position]] = []
         self.commands: list[tuple[float, Leaf, str]] = []      # (when, leaf, "open" | "lock") as sent
         self.door = DoorController(cfg.devices.door.port, watchdog_ms=cfg.devices.door.watchdog_ms,
-                                   on_event=self._door_event)
-        self.mrz = MrzReader(cfg.devices.mrz_reader.port, on_event=self.mrz_events.put)
+                                   emit=self._door_event)
+        self.mrz = MrzReader(cfg.devices.mrz_reader.port, emit=self.mrz_events.put)
         self.scanner = FingerprintScanner(cfg.devices.fingerprint.port, poll_s=0.01)
         self.camera = Camera(cfg.devices.camera.source)
         self.chip = PcscReader(cfg.devices.chip_reader.reader)

@@ -26,7 +26,8 @@ import time
 import numpy as np
 
 from biometrics import assets
-from biometrics.face import attacks, matcher, pad, pad_trials, samples
+from biometrics.face import matcher, pad
+from simulators import face_attacks as attacks, face_samples as samples, pad_trials
 from biometrics.face.align import align
 from biometrics.face.embedder import FaceEmbedder
 from biometrics.face.pipeline import FacePipeline

@@ -17,8 +17,8 @@ import time
 import cv2
 
 from bench.timing import timed
-from drivers.camera import Camera
-from gate import logs
+from drivers.camera.driver import Camera
+from core import logs
 from simulators.camera import SCENES, CameraSim
 
 

@@ -21,7 +21,7 @@ import serial
 
 from drivers.door.driver import DoorController
 from drivers.door.protocol import FrameDecoder, KeepAlive, Leaf, Position, crc16, encode_frame, encode_message
-from gate import logs
+from core import logs
 from simulators.door import DoorSimulator
 from simulators.pty_link import SerialSimulator
 
@@ -102,7 +102,7 @@ def loss_detection(rounds: int) -> float:
     """Unplug -> LinkDown reported by the driver, median over `rounds` unplug/replug cycles."""
     with DoorSimulator(profile="zero-latency") as sim:
         down = threading.Event()
-        door = DoorController(sim.path, on_event=lambda ev: down.set() if type(ev).__name__ == "LinkDown" else None)
+        door = DoorController(sim.path, emit=lambda ev: down.set() if type(ev).__name__ == "LinkDown" else None)
         door.transport.backoff_initial_s = door.transport.backoff_max_s = 0.01
         door.start()
         times = []

@@ -28,7 +28,7 @@ import numpy as np
 from bench.timing import timed
 from drivers.fingerprint import protocol as p
 from drivers.fingerprint.driver import FingerprintScanner
-from gate import logs
+from core import logs
 from simulators import fingerprint_synth as synth
 from simulators.fingerprint_scanner import FingerprintScannerSim
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from biometrics import assets
-from gate.errors import ParseError
+from core.errors import ParseError
 
 # Landmark order as YuNet emits it; "right"/"left" are the subject's, so the subject's
 # right eye appears on the image's left.

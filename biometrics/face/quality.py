@@ -1,7 +1,7 @@
 """Face image quality for capture guidance, in the spirit of ISO/IEC 29794-5.
 
 Each check measures one thing the traveller can fix, compares it with a limit and,
-when it fails, names the guidance message (ids of `gate.messages`) the screen shows.
+when it fails, names the guidance message (ids of `core.messages`) the screen shows.
 Geometry comes from the five landmarks; appearance measures are taken on a
 224x224 crop aligned like the SFace input (twice its resolution), so every
 measure sees the same face regions whatever the distance to the camera.

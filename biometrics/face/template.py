@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from biometrics.face.embedder import DIM
-from gate.errors import ParseError
+from core.errors import ParseError
 
 MAGIC = b"SFT1"
 SIZE = len(MAGIC) + 4 * DIM

@@ -16,7 +16,7 @@ import numpy as np
 
 from biometrics.finger import iso19794_2 as iso, nbis_variant
 from biometrics.privacy import BiometricSample
-from gate.errors import EGateError
+from core.errors import EGateError
 
 PPI = 500
 # NFIQ 2 native quality measures kept with the score: local clarity (read by the guidance

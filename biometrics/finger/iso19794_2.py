@@ -26,7 +26,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from gate.errors import ParseError
+from core.errors import ParseError
 
 MAGIC = b"FMR\x00 20\x00"
 HEADER_LEN = 24

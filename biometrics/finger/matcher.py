@@ -23,8 +23,7 @@ from biometrics.finger import iso19794_2 as iso, nbis_variant
 from biometrics.finger.extract import Extraction, Extractor
 from biometrics.finger.quality import QualityReport, assess
 from biometrics.privacy import BiometricSample
-from gate.config import Thresholds
-from gate.errors import EGateError
+from core.errors import EGateError
 
 
 class MatchError(EGateError):
@@ -156,10 +155,10 @@ class FingerDecision:
 class FingerVerifier:
     """Quality gate, then bozorth3 against a reference template (one instance per thread)."""
 
-    def __init__(self, thresholds: Thresholds = Thresholds()):
+    def __init__(self, fmr: float = 0.001, nfiq2_min: int = 30):
         self.extractor = Extractor()
-        self.matcher = Matcher(thresholds.finger_fmr)
-        self.nfiq2_min = thresholds.nfiq2_min
+        self.matcher = Matcher(fmr)
+        self.nfiq2_min = nfiq2_min
 
     def capture(self, sample: BiometricSample) -> tuple[Extraction, QualityReport]:
         extraction = self.extractor.extract(sample)

@@ -13,9 +13,10 @@ import signal
 import sys
 import threading
 
-from drivers.door.driver import DoorController, LinkUp
+from core import logs
+from core.component import LinkUp
+from drivers.door.driver import DoorController
 from drivers.door.protocol import Leaf
-from gate import logs
 
 
 def _jsonable(ev) -> dict:
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    door = DoorController(args.port, on_event=on_event, watchdog_ms=args.watchdog_ms)
+    door = DoorController(args.port, emit=on_event, watchdog_ms=args.watchdog_ms)
     door.start()
     try:
         while not connected.wait(0.1):

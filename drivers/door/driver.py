@@ -1,14 +1,15 @@
 """DoorController: the host side of the door controller (docs/protocols/door.md).
 
-Gate logic calls open/close/lock per leaf and receives typed events through
-`on_event` (called via `call`, i.e. `reactor.call_from_thread` in the gate):
-the protocol's own events (LeafState, Beams, Emergency, Tamper, PowerState,
-Watchdog, Status, Reject) plus LinkUp, LinkDown, CommandFailed and LeafFault.
+Gate logic calls open/close/lock per leaf and receives typed events through its
+`EventSink` (`core.component`): the protocol's own events (LeafState, Beams,
+Emergency, Tamper, PowerState, Watchdog, Status, Reject) plus LinkUp, LinkDown,
+CommandFailed and LeafFault.
 
-Keep-alives go out every quarter of the watchdog period from a ticker thread
-that also drives retransmission, so a busy or blocked event loop cannot starve
-the controller's watchdog.  Conversely, if this process dies, the keep-alives
-stop and the controller closes and locks both leaves on its own.
+The reader thread that owns the port decodes frames and writes their ACKs at
+once; keep-alives go out every quarter of the watchdog period from a ticker
+thread that also drives retransmission, so no acknowledgement waits on the
+event loop.  If this process dies, the keep-alives stop and the controller
+closes and locks both leaves on its own.
 On every (re)connection the driver sends HELLO (answered by STATUS) and KEEPALIVE,
 so its view of the door is rebuilt from the controller, never assumed.
 """
@@ -24,9 +25,10 @@ from drivers.door.protocol import (
     PowerState, QueryStatus, Reject, SendFailed, Status, Tamper, Transmit, Undecodable, Watchdog,
     encode_message,
 )
-from drivers.transport import LinkDown, LinkUp, SerialTransport, call_directly
-from gate import logs
-from gate.errors import DeviceError
+from core import logs
+from core.component import CheckResult, Component, ComponentStatus, EventSink, LinkDown, LinkUp, discard
+from core.errors import DeviceError
+from drivers.transport import SerialTransport
 
 log = logs.get("door")
 
@@ -62,23 +64,39 @@ class DoorState:
         return self.entry if leaf == Leaf.ENTRY else self.exit
 
 
-class DoorController:
+class _GuardedLink:
+    """The Link as the transport sees it: the reader thread, the ticker and callers share one Link."""
+
+    def __init__(self, link: Link, lock: threading.RLock):
+        self.link, self.lock = link, lock
+
+    def feed(self, data: bytes):
+        with self.lock:
+            return self.link.feed(data)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.link.reset()
+
+
+class DoorController(Component):
     name = "door"
 
-    def __init__(self, url: str, *, on_event=lambda ev: None, call=call_directly, watchdog_ms: int = 1000,
+    def __init__(self, url: str, *, emit: EventSink = discard, watchdog_ms: int = 1000,
                  baudrate: int = 115200, ack_timeout_s: float = 0.1, max_retries: int = 3,
                  travel_timeout_s: float = 3.0, tick_s: float = 0.01):
         if not 1 <= watchdog_ms <= 0xFFFF:
             raise ValueError(f"watchdog_ms {watchdog_ms} out of the protocol's range 1..65535")
-        self.on_event = on_event
-        self.call = call
+        self.emit = emit
         self.watchdog_ms = watchdog_ms
         self.travel_timeout_s = travel_timeout_s
         self.tick_s = tick_s
         self.state = DoorState()
         self.link = Link(ack_timeout_s=ack_timeout_s, max_retries=max_retries)
-        self.transport = SerialTransport(url, self.link, self._on_link_events, self._on_port, call=call,
-                                         baudrate=baudrate, name="door")
+        self._link_lock = threading.RLock()
+        self._status_seen = threading.Event()
+        self.transport = SerialTransport(url, _GuardedLink(self.link, self._link_lock), self._on_link_events,
+                                         self._on_port, baudrate=baudrate, name="door")
         self.counters: Counter[str] = Counter()
         self._expect: dict[Leaf, tuple[Position, bool, float, int]] = {}  # leaf -> (position, locked, deadline, command)
         self._expect_lock = threading.Lock()
@@ -87,7 +105,7 @@ class DoorController:
 
     @classmethod
     def from_config(cls, cfg, door_travel_s: float, **kw) -> DoorController:
-        """From `devices.door` (gate.config.DoorConfig) and `timeouts.door_travel_s`."""
+        """From `devices.door` (drivers.door.config.DoorConfig) and `timeouts.door_travel_s`."""
         return cls(cfg.port, watchdog_ms=cfg.watchdog_ms, baudrate=cfg.baudrate, travel_timeout_s=door_travel_s, **kw)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -104,10 +122,28 @@ class DoorController:
             self._ticker = None
         self.transport.stop()
 
-    @property
-    def errors(self) -> Counter[str]:
+    def stats(self) -> dict[str, int]:
         """Wire errors (garbage, CRC, retransmissions, ...) plus driver-level ones."""
-        return self.link.errors + self.counters + Counter(port_losses=self.transport.stats.losses)
+        return dict(self.link.errors + self.counters + Counter(port_losses=self.transport.stats.losses))
+
+    def status(self) -> ComponentStatus:
+        s = self.state
+        problems = [p for p, on in (("link down", not s.link_up), ("emergency", s.emergency),
+                                    ("tamper", s.tamper), ("watchdog tripped", s.watchdog_tripped)) if on]
+        return ComponentStatus(self.name, not problems, f"{self.transport.url}: {', '.join(problems) or 'link up'}",
+                               self.stats())
+
+    def self_check(self, timeout_s: float = 2.0) -> CheckResult:
+        """Ask the controller for its full status and wait for the answer."""
+        self._status_seen.clear()
+        try:
+            self.query_status()
+        except DeviceError as exc:
+            return CheckResult(self.name, False, str(exc))
+        if not self._status_seen.wait(timeout_s):
+            return CheckResult(self.name, False, f"{self.transport.url}: no STATUS within {timeout_s}s")
+        status = self.status()
+        return CheckResult(self.name, status.healthy, status.detail)
 
     # -- commands --------------------------------------------------------------------
     def open(self, leaf: Leaf) -> None:
@@ -129,7 +165,9 @@ class DoorController:
         if expect is not None:
             with self._expect_lock:
                 self._expect[msg.leaf] = (*expect, time.monotonic() + self.travel_timeout_s, encode_message(msg)[0])
-        self._write(self.link.send(msg))
+        with self._link_lock:
+            events = self.link.send(msg)
+        self._write(events)
 
     # -- wire -> state -----------------------------------------------------------------
     def _write(self, events) -> None:
@@ -145,16 +183,19 @@ class DoorController:
             else:
                 rest.append(ev)
         if rest:
-            self.call(self._on_link_events, rest)
+            self._on_link_events(rest)
 
     def _on_port(self, up: bool, reason: str) -> None:
         self.state.link_up = up
         if up:  # the transport has already reset the link's decoder and duplicate filter
             self._emit(LinkUp())
             for msg in (Hello(), KeepAlive(self.watchdog_ms)):  # HELLO is answered with a full STATUS
-                self._write(self.link.send(msg))
+                with self._link_lock:
+                    events = self.link.send(msg)
+                self._write(events)
         else:
-            self.link.abandon()
+            with self._link_lock:
+                self.link.abandon()
             with self._expect_lock:
                 self._expect.clear()
             self._emit(LinkDown(reason))
@@ -180,6 +221,7 @@ class DoorController:
                     s = self.state
                     s.beams, s.emergency, s.tamper, s.power, s.watchdog_tripped = (
                         ev.beams, ev.emergency, ev.tamper, ev.power, ev.watchdog_tripped)
+                    self._status_seen.set()
                 case Beams():
                     self.state.beams = ev
                 case Emergency(active=a):
@@ -212,7 +254,7 @@ class DoorController:
 
     def _emit(self, ev) -> None:
         try:
-            self.on_event(ev)
+            self.emit(ev)
         except Exception as exc:  # a consumer's bug must not stop the door driver
             self.counters["handler_errors"] += 1
             log.error("door_event_handler_failed", event=type(ev).__name__, error=f"{type(exc).__name__}: {exc}")
@@ -231,9 +273,12 @@ class DoorController:
         now = time.monotonic()
         if not self.transport.connected:
             return next_keepalive
-        self._write(self.link.tick())
+        with self._link_lock:
+            events = self.link.tick()
+            if now >= next_keepalive:
+                events += self.link.send(KeepAlive(self.watchdog_ms))
+        self._write(events)
         if now >= next_keepalive:
-            self._write(self.link.send(KeepAlive(self.watchdog_ms)))
             next_keepalive = now + self.watchdog_ms / 4000
         with self._expect_lock:
             late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]
@@ -241,5 +286,5 @@ class DoorController:
                 del self._expect[leaf]
         for leaf, pos in late:
             self.counters["leaf_faults"] += 1
-            self.call(self._emit, LeafFault(leaf, pos, self.travel_timeout_s))
+            self._emit(LeafFault(leaf, pos, self.travel_timeout_s))
         return next_keepalive

@@ -21,7 +21,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
-from gate.errors import ParseError
+from core.errors import ParseError
 
 SYNC = 0xA5
 MAX_PAYLOAD = 32

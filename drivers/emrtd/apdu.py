@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gate.errors import DeviceError, ParseError
+from core.errors import DeviceError, ParseError
 
 SW_OK = 0x9000
 SW_END_OF_FILE = 0x6282          # fewer bytes than Le: end of file reached

@@ -14,7 +14,7 @@ from typing import Callable
 from drivers.emrtd import crypto
 from drivers.emrtd.apdu import ChipError, Command, Response, check
 from drivers.emrtd.sm import SecureMessaging
-from gate.document import mrz
+from icao9303 import mrz
 
 GET_CHALLENGE = Command(0x00, 0x84, 0x00, 0x00, le=8)
 

@@ -17,10 +17,11 @@ from collections.abc import Callable
 
 from smartcard import scard
 
+from core import logs
+from core.component import Component, ComponentStatus
+from core.errors import DeviceError
 from drivers.emrtd.apdu import ChipError, ChipTimeout
-from gate import logs
-from gate.config import ChipReaderConfig
-from gate.errors import DeviceError
+from drivers.emrtd.config import ChipReaderConfig
 
 log = logs.get("emrtd.pcsc")
 
@@ -79,9 +80,13 @@ def match_reader(pattern: str, readers: list[str]) -> str:
     return found[0]
 
 
-class PcscReader:
+class PcscReader(Component):
+    """The configured reader. Reading a chip is a blocking call made from a worker thread."""
+
+    name = "chip_reader"
+
     def __init__(self, name: str, apdu_timeout_s: float = 2.0):
-        self.name = match_reader(name, list_readers())
+        self.reader = match_reader(name, list_readers())  # the PC/SC name of the one matching reader
         self.apdu_timeout_s = apdu_timeout_s
 
     @classmethod
@@ -97,11 +102,11 @@ class PcscReader:
             while True:
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise CardAbsent(f"{'no card' if present else 'card still'} in {self.name!r} after {timeout_s:.1f}s")
+                    raise CardAbsent(f"{'no card' if present else 'card still'} in {self.reader!r} after {timeout_s:.1f}s")
                 hresult, states = scard.SCardGetStatusChange(ctx, int(min(left, POLL_MS / 1000) * 1000),
-                                                             [(self.name, state)])
+                                                             [(self.reader, state)])
                 if hresult not in (scard.SCARD_S_SUCCESS, scard.SCARD_E_TIMEOUT):
-                    _fail(hresult, f"status of {self.name!r}")
+                    _fail(hresult, f"status of {self.reader!r}")
                 state = states[0][1] & ~scard.SCARD_STATE_CHANGED
                 if bool(state & scard.SCARD_STATE_PRESENT and not state & scard.SCARD_STATE_MUTE) == present:
                     return
@@ -109,7 +114,14 @@ class PcscReader:
             scard.SCardReleaseContext(ctx)
 
     def connect(self) -> PcscCard:
-        return PcscCard(self.name, self.apdu_timeout_s)
+        return PcscCard(self.reader, self.apdu_timeout_s)
+
+    def status(self) -> ComponentStatus:
+        try:
+            present = self.reader in list_readers()
+        except DeviceError as exc:
+            return ComponentStatus(self.name, False, str(exc))
+        return ComponentStatus(self.name, present, f"{self.reader}: {'listed' if present else 'not listed'} by pcscd")
 
 
 class _Exchange:

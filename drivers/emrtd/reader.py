@@ -28,8 +28,8 @@ from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, C
                                 WrongLe, WrongLength, check)
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, split_objects
-from gate.document import lds, tlv
-from gate.errors import ParseError
+from icao9303 import lds, tlv
+from core.errors import ParseError
 
 EAC_ONLY = ("DG3", "DG4")  # fingerprints and irises need extended access control: not readable under BAC
 B0_MAX_OFFSET = 0x7FFF

@@ -3,11 +3,11 @@
 Every call is bounded: a command is retried `retries` times after a timeout, a
 damaged-command report (PACKET_ERROR) or an incomplete image, then fails with a
 typed `ScannerError`. Garbage, bad checksums and stray packets are skipped by
-the parser and counted (`counters()`); nothing the device sends can crash or
+the parser and counted (`stats()`); nothing the device sends can crash or
 hang the caller. When the port comes back after a loss the next call first
 resynchronises (HANDSHAKE, READ_PARAMS) - the device lost its image buffer.
 
-    scanner = FingerprintScanner.from_config(cfg.devices.fingerprint, call=reactor.call_from_thread).start()
+    scanner = FingerprintScanner.from_config(cfg.devices.fingerprint, emit=sink).start()  # LinkUp/LinkDown
     scanner.connect(timeout_s=2)
     image = scanner.capture(timeout_s=10)     # numpy uint8 (height, width), 500 ppi
 """
@@ -24,9 +24,10 @@ import numpy as np
 from drivers.fingerprint.protocol import (
     BROADCAST, Answer, Code, FingerState, HostProtocol, Image, ImageIncomplete, Instruction, LedColour, LedMode, Params,
 )
-from drivers.transport import SerialTransport, call_directly
-from gate import logs
-from gate.errors import DeviceError
+from core import logs
+from core.component import CheckResult, Component, ComponentStatus, EventSink, LinkDown, LinkUp, discard
+from core.errors import DeviceError
+from drivers.transport import SerialTransport
 
 log = logs.get("drivers.fingerprint")
 
@@ -57,11 +58,12 @@ class DriverCounters:
     link_losses: int = 0
 
 
-class FingerprintScanner:
+class FingerprintScanner(Component):
+    name = "fingerprint"
+
     def __init__(self, url: str, *, address: int = BROADCAST, command_timeout_s: float = 1.0,
                  capture_timeout_s: float = 3.0, upload_timeout_s: float = 3.0, retries: int = 2,
-                 poll_s: float = 0.05, on_link: Callable[[bool, str], None] | None = None,
-                 call: Callable[..., None] = call_directly, baudrate: int = 115200,
+                 poll_s: float = 0.05, emit: EventSink = discard, baudrate: int = 115200,
                  backoff_initial_s: float = 0.05, backoff_max_s: float = 2.0):
         self.protocol = HostProtocol(address)
         self.command_timeout_s = command_timeout_s
@@ -70,22 +72,21 @@ class FingerprintScanner:
         self.retries = retries
         self.poll_s = poll_s
         self.driver_counters = DriverCounters()
-        self._on_link_hook = on_link or (lambda up, reason: None)
-        self.call = call  # how on_link reaches its thread: reactor.call_from_thread in the gate
+        self.emit = emit
         self._events: queue.Queue = queue.Queue()
         self._lock = threading.Lock()  # one command at a time: the device is half-duplex
         self._synced = False
         self._stopped = threading.Event()
         self._cancelled = threading.Event()
-        # Events go straight to our queue on the reader thread (blocking calls wait on it);
-        # only the link hook goes through `call`.
+        # Answers go straight to our queue on the reader thread (blocking calls wait on it);
+        # only link changes go to the sink.
         self.transport = SerialTransport(url, self.protocol, self._on_events, self._on_link, name="fingerprint",
                                          baudrate=baudrate, backoff_initial_s=backoff_initial_s,
                                          backoff_max_s=backoff_max_s)
 
     @classmethod
     def from_config(cls, cfg, **kw) -> FingerprintScanner:
-        """From `devices.fingerprint` (gate.config.SerialPort)."""
+        """From `devices.fingerprint` (drivers.fingerprint.config.FingerprintConfig)."""
         return cls(cfg.port, baudrate=cfg.baudrate, **kw)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -118,12 +119,23 @@ class FingerprintScanner:
             self._ensure_synced()
         return self.protocol.params
 
-    def counters(self) -> dict[str, int]:
+    def stats(self) -> dict[str, int]:
         parser = self.protocol.parser
         return {**asdict(self.driver_counters), "garbage_bytes": parser.garbage_bytes,
                 "checksum_errors": parser.checksum_errors, "length_errors": parser.length_errors,
                 "foreign_packets": parser.other_errors,
                 "unexpected": self.protocol.unexpected, "incomplete_images": self.protocol.incomplete_images}
+
+    def status(self) -> ComponentStatus:
+        up = self.transport.connected
+        return ComponentStatus(self.name, up, f"{self.transport.url}: {'link up' if up else 'link down'}", self.stats())
+
+    def self_check(self, timeout_s: float = 3.0) -> CheckResult:
+        try:
+            params = self.connect(timeout_s=timeout_s)
+        except ScannerError as exc:
+            return CheckResult(self.name, False, str(exc))
+        return CheckResult(self.name, True, f"{params.width}x{params.height} at {params.ppi} ppi")
 
     # -- operations ------------------------------------------------------------------
     def handshake(self) -> None:
@@ -253,4 +265,4 @@ class FingerprintScanner:
         if not up:
             self.driver_counters.link_losses += 1
         self._synced = False  # after any (re)connection the device state is unknown
-        self.call(self._on_link_hook, up, reason)
+        self.emit(LinkUp() if up else LinkDown(reason))

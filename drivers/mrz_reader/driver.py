@@ -1,7 +1,7 @@
 """MrzReader: host side of the MRZ reader (docs/protocols/mrz_reader.md).
 
-Events to gate logic (through `call`): DocumentPresent, DocumentRemoved,
-MrzRead (lines plus the parsed `gate.document.mrz.Mrz`, or the parse error),
+Events to gate logic (through its `EventSink`): DocumentPresent, DocumentRemoved,
+MrzRead (lines plus the parsed `icao9303.mrz.Mrz`, or the parse error),
 ReadError, Version, LinkUp, LinkDown.  On each (re)connection the driver asks
 ?STATUS so a document placed while the port was down is not missed.
 """
@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from drivers.mrz_reader.protocol import (
     DocumentAbsent, DocumentPresent, DocumentRemoved, MrzLines, MrzReaderProtocol, Query, encode_message,
 )
-from drivers.transport import LinkDown, LinkUp, SerialTransport, call_directly
-from gate import logs
-from gate.document import mrz as mrz_parser
-from gate.errors import DeviceError
+from core import logs
+from core.component import CheckResult, Component, ComponentStatus, EventSink, LinkDown, LinkUp, discard
+from core.errors import DeviceError
+from drivers.transport import SerialTransport
+from icao9303 import mrz as mrz_parser
 
 log = logs.get("mrz_reader")
 
@@ -28,14 +29,13 @@ class MrzRead:
     error: str | None  # not an MRZ at all (wrong shape, bad characters)
 
 
-class MrzReader:
+class MrzReader(Component):
     name = "mrz_reader"
 
-    def __init__(self, url: str, *, on_event=lambda ev: None, call=call_directly, baudrate: int = 115200):
-        self.on_event = on_event
-        self.call = call
+    def __init__(self, url: str, *, emit: EventSink = discard, baudrate: int = 115200):
+        self.emit = emit
         self.protocol = MrzReaderProtocol()
-        self.transport = SerialTransport(url, self.protocol, self._on_messages, self._on_port, call=call,
+        self.transport = SerialTransport(url, self.protocol, self._on_messages, self._on_port,
                                          baudrate=baudrate, name="mrz_reader")
         self.document_present = False
         self.counters: Counter[str] = Counter()
@@ -50,9 +50,12 @@ class MrzReader:
     def stop(self) -> None:
         self.transport.stop()
 
-    @property
-    def errors(self) -> Counter[str]:
-        return self.protocol.errors + self.counters + Counter(port_losses=self.transport.stats.losses)
+    def stats(self) -> dict[str, int]:
+        return dict(self.protocol.errors + self.counters + Counter(port_losses=self.transport.stats.losses))
+
+    def status(self) -> ComponentStatus:
+        up = self.transport.connected
+        return ComponentStatus(self.name, up, f"{self.transport.url}: {'link up' if up else 'link down'}", self.stats())
 
     def reread(self) -> None:
         """Ask the reader to read the document on it again (e.g. after a failed check digit)."""
@@ -101,7 +104,7 @@ class MrzReader:
 
     def _emit(self, ev) -> None:
         try:
-            self.on_event(ev)
+            self.emit(ev)
         except Exception as exc:  # a consumer's bug must not stop the reader
             self.counters["handler_errors"] += 1
             log.error("mrz_event_handler_failed", event=type(ev).__name__, error=f"{type(exc).__name__}: {exc}")

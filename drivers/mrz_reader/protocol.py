@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import reduce
 
-from gate.errors import ParseError
+from core.errors import ParseError
 
 STX, ETX, CR = 0x02, 0x03, 0x0D
 MAX_BODY = 256

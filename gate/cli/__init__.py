@@ -13,7 +13,7 @@ import pkgutil
 import sys
 
 import gate
-from gate.errors import ConfigError, EGateError
+from core.errors import ConfigError, EGateError
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,7 +1,7 @@
 """egate audit verify FILE: check the hash chain of an audit trail."""
 import json
 
-from gate import audit
+from core import audit
 
 
 def register(sub):

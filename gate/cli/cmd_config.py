@@ -1,4 +1,4 @@
-"""egate config check FILE: validate a gate or central config without starting anything."""
+"""egate config check FILE: validate a gate config without starting anything."""
 import json
 
 from gate import config
@@ -16,12 +16,9 @@ def register(sub):
 
 
 def check(args) -> int:
-    schema = config.detect_schema(args.file)
-    cfg = config.load(args.file, schema)
-    kind = "central" if schema is config.CentralConfig else "gate"
-    name = cfg.role if kind == "central" else cfg.gate.id
+    cfg = config.load_gate(args.file)
     if args.json:
-        print(json.dumps({"file": args.file, "kind": kind, "name": name, "valid": True}))
+        print(json.dumps({"file": args.file, "kind": "gate", "name": cfg.gate.id, "valid": True}))
     else:
-        print(f"{args.file}: valid {kind} config ({name})")
+        print(f"{args.file}: valid gate config ({cfg.gate.id})")
     return 0

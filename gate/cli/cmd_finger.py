@@ -23,7 +23,7 @@ def register(sub):
 
 
 def compare(args) -> int:
-    verifier = FingerVerifier(Thresholds(finger_fmr=args.fmr, nfiq2_min=args.nfiq2_min))
+    verifier = FingerVerifier(args.fmr, args.nfiq2_min)
     with load_image(args.a) as a:
         reference, reference_quality = verifier.capture(a)
     with load_image(args.b) as b:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from gate.document import mrz as mrzmod
+from icao9303 import mrz as mrzmod
 
 
 def register(sub):

@@ -20,9 +20,9 @@ from drivers.emrtd.apdu import ChipError
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
 from drivers.emrtd.reader import read_document
-from gate.document import lds, mrz, pa
-from gate.document.trust import TrustStore
-from gate.errors import DeviceError, ParseError
+from icao9303 import lds, mrz, pa
+from icao9303.trust import TrustStore
+from core.errors import DeviceError, ParseError
 
 
 def register(sub):
@@ -71,7 +71,7 @@ def read_cmd(args) -> int:
     timings = report["timings_ms"]
     try:
         reader = PcscReader(args.reader, args.timeout)
-        report["reader"] = reader.name
+        report["reader"] = reader.reader
         start = time.perf_counter()
         reader.wait_for_card(args.wait)
         with reader.connect() as chip:

@@ -1,7 +1,8 @@
 """egate run --config FILE: the gate process (one per gate)."""
 import asyncio
 
-from gate import config, logs
+from gate import config
+from core import logs
 
 
 def register(sub):

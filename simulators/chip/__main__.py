@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from drivers.emrtd.bac import BacKey
-from gate.document import lds, mrz
+from icao9303 import lds, mrz
 from simulators.chip.applet import ChipProfile, EmrtdApplet
 from simulators.chip.vpcd import PORTS, VirtualCard
 from simulators.faults import FaultError, run_simulator_cli

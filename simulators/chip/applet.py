@@ -24,7 +24,7 @@ from drivers.emrtd.apdu import (SW_AUTH_FAILED, SW_CLA_NOT_SUPPORTED, SW_CONDITI
                                 SW_WRONG_DATA, SW_WRONG_LE, SW_WRONG_LENGTH, SW_WRONG_P1P2,
                                 SW_WRONG_PARAMS_OFFSET, Command, MalformedApdu)
 from drivers.emrtd.bac import BacKey, session_keys
-from gate.document import lds, tlv
+from icao9303 import lds, tlv
 from simulators.faults import Faults
 
 EAC_PROTECTED = {"DG3", "DG4"}  # need terminal authentication (EAC): refused under BAC

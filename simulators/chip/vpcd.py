@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 
-from gate import logs
+from core import logs
 from simulators.chip.applet import CardTorn, EmrtdApplet
 
 log = logs.get("sim.chip")

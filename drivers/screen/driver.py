@@ -1,6 +1,6 @@
 """Guidance screen driver interface: show(message_id, language, params).
 
-Message ids and texts live in `gate.messages`; the screen renders the text in
+Message ids and texts live in `core.messages`; the screen renders the text in
 the traveller's language (English when that language lacks the message).
 Implementations:
 - `RecordingScreen`: keeps everything shown, for tests and the lane simulator;
@@ -17,9 +17,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from drivers.transport import SerialTransport, call_directly
-from gate import logs, messages
-from gate.errors import DeviceError, ParseError
+from core import logs, messages
+from core.component import Component, ComponentStatus
+from core.errors import DeviceError, ParseError
+from drivers.transport import SerialTransport
 
 log = logs.get("screen")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -53,7 +54,7 @@ def render(message_id: str, language: str = "en", params: dict | None = None) ->
     return ScreenMessage(message_id, language, params, text)
 
 
-class Screen:
+class Screen(Component):
     """What gate logic calls. `show` validates and renders, then displays."""
 
     name = "screen"
@@ -70,11 +71,9 @@ class Screen:
     def _display(self, msg: ScreenMessage) -> None:
         raise NotImplementedError
 
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
+    def status(self) -> ComponentStatus:
+        shown = self.current.message_id if self.current else "nothing"
+        return ComponentStatus(self.name, True, f"showing {shown}", self.stats())
 
 
 class RecordingScreen(Screen):
@@ -86,6 +85,9 @@ class RecordingScreen(Screen):
     def _display(self, msg: ScreenMessage) -> None:
         with self._lock:
             self.shown.append(msg)
+
+    def stats(self) -> dict[str, int]:
+        return {"shown": len(self.shown)}
 
     def ids(self) -> list[str]:
         with self._lock:
@@ -145,10 +147,10 @@ class AckProtocol:
 
 
 class LineScreen(Screen):
-    def __init__(self, url: str, *, call=call_directly, baudrate: int = 115200):
+    def __init__(self, url: str, *, baudrate: int = 115200):
         super().__init__()
         self.protocol = AckProtocol()
-        self.transport = SerialTransport(url, self.protocol, self._on_acks, self._on_port, call=call,
+        self.transport = SerialTransport(url, self.protocol, self._on_acks, self._on_port,
                                          baudrate=baudrate, name="screen")
         self.seq = 0
         self.acked = -1
@@ -159,6 +161,14 @@ class LineScreen(Screen):
 
     def stop(self) -> None:
         self.transport.stop()
+
+    def stats(self) -> dict[str, int]:
+        return {"sent": self.seq, "acked": max(self.acked, 0), "bad_lines": self.protocol.errors,
+                "port_losses": self.transport.stats.losses}
+
+    def status(self) -> ComponentStatus:
+        up = self.transport.connected
+        return ComponentStatus(self.name, up, f"{self.transport.url}: {'link up' if up else 'link down'}", self.stats())
 
     def _display(self, msg: ScreenMessage) -> None:
         with self._lock:

@@ -12,7 +12,7 @@ import sys
 
 import structlog
 
-from gate.config import Secret
+from core.settings import Secret
 
 _SECRET_KEY = re.compile(r"(passw(or)?d|passphrase|secret|private|_key$|^key$|token|pin$|image|template|sample|embedding|minutiae)", re.I)
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gate.errors import EGateError
+from core.errors import EGateError
 
 GENESIS = "0" * 64
 

@@ -15,7 +15,7 @@ Network sources go through the FFmpeg backend with open/read timeouts
 (`CAP_PROP_OPEN_TIMEOUT_MSEC`, `CAP_PROP_READ_TIMEOUT_MSEC`); MJPEG over HTTP
 (multipart/x-mixed-replace) is read by FFmpeg's mpjpeg demuxer.
 
-    cam = Camera.from_config(cfg.devices.camera, on_status=..., call=reactor.call_from_thread).start()
+    cam = Camera.from_config(cfg.devices.camera, emit=sink).start()   # CameraStatus events to the sink
     frame = cam.wait_frame(timeout_s=2)        # Frame(image=BGR uint8, seq, at)
 """
 from __future__ import annotations
@@ -23,17 +23,16 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import cv2
 import numpy as np
 
-from drivers.transport import call_directly
-from gate import logs
-from gate.errors import DeviceError
+from core import logs
+from core.component import CheckResult, Component, ComponentStatus, EventSink, discard
+from core.errors import DeviceError
 
-log = logs.get("drivers.camera")
+log = logs.get("camera")
 
 
 class CameraError(DeviceError):
@@ -45,6 +44,13 @@ class Frame:
     image: np.ndarray  # BGR uint8 (height, width, 3)
     seq: int           # frames grabbed since start(), across reconnects
     at: float          # time.monotonic() when grabbed
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """The camera's event: its stream changed state (connecting, streaming, down, stopped), and why."""
+    status: str
+    reason: str
 
 
 @dataclass
@@ -64,21 +70,22 @@ def _parse_source(source: int | str) -> int | str:
     return int(text) if text.isdigit() else text
 
 
-class Camera:
+class Camera(Component):
+    name = "camera"
+
     def __init__(self, source: int | str, *, width: int | None = None, height: int | None = None,
                  open_timeout_s: float = 3.0, read_timeout_s: float = 1.0,
                  backoff_initial_s: float = 0.1, backoff_max_s: float = 5.0,
-                 on_status: Callable[[str, str], None] | None = None, call: Callable[..., None] = call_directly):
+                 emit: EventSink = discard):
         self.source = _parse_source(source)
         self.size = (width, height)  # asked of a local device; streams and files come as they are
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
-        self.on_status = on_status or (lambda status, reason: None)
-        self.call = call  # how on_status reaches its thread: reactor.call_from_thread in the gate
+        self.emit = emit
         self.counters = CameraCounters()
-        self.status = "stopped"   # stopped | connecting | streaming | down
+        self.stream = "stopped"   # stopped | connecting | streaming | down
         self._frame: Frame | None = None
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -89,7 +96,7 @@ class Camera:
 
     @classmethod
     def from_config(cls, cfg, **kw) -> Camera:
-        """From `devices.camera` (gate.config.CameraConfig)."""
+        """From `devices.camera` (drivers.camera.config.CameraConfig)."""
         return cls(cfg.source, width=cfg.width, height=cfg.height, **kw)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -118,6 +125,20 @@ class Camera:
             self._grabber = None
         self._set_status("stopped", "stopped")
 
+    def stats(self) -> dict[str, int]:
+        return asdict(self.counters)
+
+    def status(self) -> ComponentStatus:
+        return ComponentStatus(self.name, self.stream == "streaming", f"{self._name}: {self.stream}",
+                               self.stats())
+
+    def self_check(self, timeout_s: float = 3.0) -> CheckResult:
+        try:
+            frame = self.wait_frame(0, timeout_s=timeout_s)
+        except CameraError as exc:
+            return CheckResult(self.name, False, str(exc))
+        return CheckResult(self.name, True, f"{frame.image.shape[1]}x{frame.image.shape[0]}")
+
     def __enter__(self):
         return self.start()
 
@@ -140,7 +161,7 @@ class Camera:
                                      or self._stop.is_set(), timeout_s)
             frame = self._frame
         if not ok or self._stop.is_set():
-            raise CameraError(f"camera {self._name}: no new frame within {timeout_s}s (status {self.status})")
+            raise CameraError(f"camera {self._name}: no new frame within {timeout_s}s (status {self.stream})")
         return frame
 
     @property
@@ -209,7 +230,7 @@ class Camera:
                 self.counters.frames += 1
                 self._frame = Frame(image, self.counters.frames, time.monotonic())
                 self._cond.notify_all()
-            if self.status != "streaming":
+            if self.stream != "streaming":
                 self._set_status("streaming", "frames arriving")
             delay = self.backoff_initial_s  # a working stream resets the backoff
         self._set_status("down", "stream ended or stalled")
@@ -228,11 +249,11 @@ class Camera:
                 self._spawn_grabber()
 
     def _set_status(self, status: str, reason: str) -> None:
-        if status == self.status:
+        if status == self.stream:
             return
-        self.status = status
+        self.stream = status
         log.info("camera_status", source=self._name, status=status, reason=reason)
         try:
-            self.call(self.on_status, status, reason)
-        except Exception as exc:  # a callback bug must not kill the grabber
+            self.emit(CameraStatus(status, reason))
+        except Exception as exc:  # a sink bug must not kill the grabber
             log.error("camera_status_callback_failed", error=f"{type(exc).__name__}: {exc}")

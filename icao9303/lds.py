@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass, field
 
-from gate.document import mrz as _mrz
-from gate.document import tlv
-from gate.errors import ParseError
+from icao9303 import mrz as _mrz
+from icao9303 import tlv
+from core.errors import ParseError
 
 
 class LdsError(ParseError):
@@ -593,7 +593,7 @@ def parse_dg15(data: bytes) -> bytes:
     spki = top.children[0].encode()
     from cryptography.exceptions import UnsupportedAlgorithm
 
-    from gate.document.eckeys import load_public_key
+    from icao9303.eckeys import load_public_key
     try:
         load_public_key(spki)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:

@@ -15,7 +15,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
-from gate.errors import ParseError
+from core.errors import ParseError
 
 
 class CmsError(ParseError):
@@ -183,7 +183,7 @@ def signed_attr(signer: cms.SignerInfo, name: str):
 
 def _signed_attr_encodings(signer: cms.SignerInfo) -> list[bytes]:
     """The signed attributes as a SET: as received, and canonically DER-sorted if different."""
-    from gate.document import tlv
+    from icao9303 import tlv
     contents = signer["signed_attrs"].contents
     received = tlv.encode_tag(0x31) + tlv.encode_length(len(contents)) + contents
     out = [received]
@@ -274,7 +274,7 @@ def verify_signer(sd: SignedData, cert: x509.Certificate) -> str | None:
             return "signed attributes lack contentType"
         if ct.dotted != sd.raw["encap_content_info"]["content_type"].dotted:
             return f"contentType attribute {ct.dotted} differs from eContentType"
-        from gate.document.eckeys import cert_public_key
+        from icao9303.eckeys import cert_public_key
         public_key = cert_public_key(cert)
         signature = signer["signature"].native
         sig_alg = signer["signature_algorithm"]
@@ -294,7 +294,7 @@ def verify_signer(sd: SignedData, cert: x509.Certificate) -> str | None:
 
 def verify_issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> str | None:
     """None if `issuer` signed `cert` (names match, signature verifies), else the reason."""
-    from gate.document.eckeys import cert_public_key
+    from icao9303.eckeys import cert_public_key
     try:
         if cert.issuer != issuer.subject:
             return "issuer name differs from the CA's subject"

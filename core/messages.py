@@ -5,7 +5,7 @@ the traveller's language, falling back to English. Keep texts short: they are re
 """
 from __future__ import annotations
 
-from gate.errors import EGateError
+from core.errors import EGateError
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "gate.welcome": {"en": "Welcome. Please place your passport photo page down on the reader.",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gate.errors import ParseError
+from core.errors import ParseError
 
 MAX_DEPTH = 16
 MAX_TAG_BYTES = 4

@@ -16,8 +16,8 @@ import datetime as _dt
 import hashlib
 from dataclasses import dataclass, field
 
-from gate.document import countries
-from gate.errors import ParseError
+from icao9303 import countries
+from core.errors import ParseError
 
 
 class MrzError(ParseError):

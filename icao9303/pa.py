@@ -31,11 +31,11 @@ from dataclasses import dataclass
 from asn1crypto import algos, core
 from cryptography import x509
 
-from gate.document import cms as _cms
-from gate.document import countries, lds
-from gate.document import mrz as _mrz
-from gate.document.trust import TrustStore, is_ca
-from gate.errors import ParseError
+from icao9303 import cms as _cms
+from icao9303 import countries, lds
+from icao9303 import mrz as _mrz
+from icao9303.trust import TrustStore, is_ca
+from core.errors import ParseError
 
 ID_ICAO_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from biometrics.face import attacks, pad
+from biometrics.face import pad
+from simulators import face_attacks as attacks
 from biometrics.face.detector import FaceDetector
 
 FPS = 10.0

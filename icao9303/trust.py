@@ -20,9 +20,9 @@ from asn1crypto import x509 as ax509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from gate.document import cms as _cms
-from gate.document.eckeys import cert_public_key
-from gate.errors import EGateError, ParseError
+from icao9303 import cms as _cms
+from icao9303.eckeys import cert_public_key
+from core.errors import EGateError, ParseError
 
 ID_ICAO_CSCA_MASTER_LIST = "2.23.136.1.1.2"
 CERT_SUFFIXES = {".pem", ".crt", ".cer", ".der"}

@@ -1,0 +1,1 @@
+"""Face camera: OpenCV capture driver and its settings."""

@@ -1,0 +1,1 @@
+"""Traveller guidance screen: driver interface, line protocol and settings."""
