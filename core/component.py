@@ -70,5 +70,6 @@ class Component:
         return ComponentStatus(self.name, True, "no status defined")
 
     def stats(self) -> dict[str, int]:
-        """Counters, one flat name -> count mapping per driver (errors, retries, losses, ...)."""
+        """Counters, one flat name -> count mapping per driver (errors, retries, losses, ...);
+        drivers that count with a Counter return it, so a count never seen reads as 0."""
         return {}

@@ -27,7 +27,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass
@@ -162,8 +161,6 @@ class Lane:
         self.card: VirtualCard | None = None      # the chip while a passport is presented
         self.document: Document | None = None     # the passport on the reader
         self.vpcd_ports: tuple[int, int] | None = None
-        self.sync_ports: tuple[int, int] = (0, 0)
-        self.screen_port = 0
         self._documents: dict[tuple[str, str], Document] = {}
         self._photos: dict[str, np.ndarray] = {}
         self._card_lock = threading.Lock()
@@ -190,8 +187,6 @@ class Lane:
             self.camera = stack.enter_context(CameraSim([self.photo(p.camera_photo) for p in PEOPLE],
                                                         fps=15, seed=self.seed))
             stack.callback(self._remove_card)
-            self.sync_ports = (_free_port(), _free_port())
-            self.screen_port = _free_port()
             self.write_config()
         except BaseException:
             stack.close()
@@ -297,7 +292,6 @@ class Lane:
 
     def write_config(self) -> GateConfig:
         """Write the gate config (default workdir/gate.toml) pointing at every simulated device; validated before returning."""
-        central, backup = self.sync_ports
         trust = str(self.pki.trust_dir)
         key = self.workdir / "template.key"  # seals the counter's enrolled fingerprints (AES-256-GCM)
         if not key.exists():
@@ -327,9 +321,6 @@ source = {_q(self.camera.url)}
 [devices.fingerprint]
 port = {_q(self.fingerprint.path)}
 
-[devices.screen]
-listen = "127.0.0.1:{self.screen_port}"
-
 [eligibility]
 nationals = [{_q(HOME_STATE)}]
 foreigners_on = ["departure"]
@@ -337,10 +328,6 @@ foreigners_on = ["departure"]
 [pki]
 csca_dir = {_q(trust)}
 crl_dir = {_q(trust)}
-
-[sync]
-central_url = "http://127.0.0.1:{central}"
-backup_url = "http://127.0.0.1:{backup}"
 
 [storage]
 data_dir = {_q(str(self.workdir / "gate-data"))}
@@ -357,12 +344,6 @@ face_capture_s = 8
 
 def _q(s: str) -> str:
     return json.dumps(s)  # a TOML basic string: JSON's escapes are TOML's
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read(path) -> np.ndarray:

@@ -122,9 +122,9 @@ class DoorController(Component):
             self._ticker = None
         self.transport.stop()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> Counter[str]:
         """Wire errors (garbage, CRC, retransmissions, ...) plus driver-level ones."""
-        return dict(self.link.errors + self.counters + Counter(port_losses=self.transport.stats.losses))
+        return self.link.errors + self.counters + Counter(port_losses=self.transport.stats.losses)
 
     def status(self) -> ComponentStatus:
         s = self.state

@@ -50,8 +50,8 @@ class MrzReader(Component):
     def stop(self) -> None:
         self.transport.stop()
 
-    def stats(self) -> dict[str, int]:
-        return dict(self.protocol.errors + self.counters + Counter(port_losses=self.transport.stats.losses))
+    def stats(self) -> Counter[str]:
+        return self.protocol.errors + self.counters + Counter(port_losses=self.transport.stats.losses)
 
     def status(self) -> ComponentStatus:
         up = self.transport.connected
