@@ -18,11 +18,12 @@ fi
 
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
-stamp=.venv/.stamp-$(cat setup.cfg pyproject.toml | sha256sum | cut -c1-16)
+stamp=.venv/.stamp-$(cat setup.cfg pyproject.toml simulators/pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "setup: installing the project into .venv"
+  echo "setup: installing egate and egate-simulators into .venv"
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[test]'
+  # A gate installs egate only; this machine runs the demo and the tests, so it adds the simulators.
+  .venv/bin/pip install -q -e '.[test]' -e ./simulators
   rm -f .venv/.stamp-*; touch "$stamp"
 fi
 .venv/bin/egate models fetch

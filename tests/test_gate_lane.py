@@ -131,9 +131,12 @@ def test_a_restart_mid_passage_never_opens_the_exit(lane, cfg):
 
 
 def test_egate_run_check_reports_every_device(lane, cfg):
+    """As on a gate: simulators, bench and tests cannot be imported by the gate process."""
     import subprocess
-    import sys
-    res = subprocess.run([sys.executable, "-m", "gate", "run", "--config", str(lane.config_path), "--check"],
+
+    from tests.import_blocker import blocked_python
+    argv = ["run", "--config", str(lane.config_path), "--check"]
+    res = subprocess.run(blocked_python(f"from gate.cli import main; sys.exit(main({argv!r}))"),
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = {line.split()[1]: line.split()[0] for line in res.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}

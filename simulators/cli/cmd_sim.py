@@ -1,12 +1,14 @@
 """egate sim lane | egate sim traveller: the simulated lane and its scripted travellers (docs/lane.md).
 
-    egate sim lane [--workdir DIR] [--profile realistic|zero-latency] [--config FILE] [--json]
-        starts every simulator of one lane, prints where each device is and the generated gate
-        config, serves the control socket DIR/control.sock, runs until SIGTERM or Ctrl-C.
+    egate sim lane [--workdir DIR] [--profile realistic|zero-latency] [--write-config FILE [--force]] [--json]
+        starts every simulator of one lane, prints where each device is and writes the gate config
+        for it (DIR/gate.toml, or FILE: an existing FILE only with --force), serves the control
+        socket DIR/control.sock, runs until SIGTERM or Ctrl-C.
     egate sim traveller KIND [--count N] [--workdir DIR] [--person P] [--variant V] [--json]
         sends scripted travellers into that running lane and prints their timelines as they finish.
 
-Exit codes: 0 ok; 1 travellers still in the lane at --timeout; 2 no lane running in --workdir.
+Exit codes: 0 ok; 1 travellers still in the lane at --timeout; 2 no lane running in --workdir,
+--write-config FILE exists (without --force), or the lane cannot start.
 """
 from __future__ import annotations
 
@@ -32,7 +34,10 @@ def register(sub):
     lane = s.add_parser("lane", help="run every simulator of one lane until SIGTERM/Ctrl-C")
     lane.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR, help=f"default {DEFAULT_WORKDIR}")
     lane.add_argument("--profile", choices=PROFILES, default="realistic")
-    lane.add_argument("--config", type=Path, help="write the generated gate config here (default WORKDIR/gate.toml)")
+    lane.add_argument("--write-config", type=Path, metavar="FILE",
+                      help="write the generated gate config to FILE instead of WORKDIR/gate.toml; "
+                           "refuses an existing FILE unless --force")
+    lane.add_argument("--force", action="store_true", help="let --write-config replace an existing FILE")
     lane.add_argument("--seed", type=int, default=0)
     lane.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     lane.set_defaults(func=lane_cmd)
@@ -59,11 +64,15 @@ def lane_cmd(args) -> int:
     from simulators.services import ServiceError
     from simulators.traveller import Dispatcher
 
+    if args.write_config is not None and args.write_config.exists() and not args.force:
+        print(f"error: {args.write_config} exists; --write-config does not replace a file "
+              f"unless --force is given", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job inherits SIGINT ignored
         signal.signal(sig, lambda *_: stop.set())
     print(f"starting lane in {args.workdir} (waits for the host-wide vpcd slot lock)", file=sys.stderr, flush=True)
-    lane = Lane(args.workdir, args.profile, args.seed, config_path=args.config)
+    lane = Lane(args.workdir, args.profile, args.seed, config_path=args.write_config)
     try:
         lane.start()
     except (ServiceError, AssetError, TimeoutError) as exc:
