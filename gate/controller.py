@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from core import logs
+from core.reasons import Reason, guidance_for
 from drivers.door.driver import DoorController
 from drivers.door.protocol import Beams, Emergency, Leaf, LeafState, Position, Status
 from drivers.mrz_reader.driver import MrzRead, MrzReader
@@ -34,13 +35,17 @@ log = logs.get("controller")
 
 @dataclass
 class PassageRecord:
-    """What a passage leaves behind: decisions, reason codes, scores and timings; never images."""
+    """What a passage leaves behind: decisions, reason codes, scores and timings; never images.
+
+    `reasons` are `core.reasons.Reason` values (plain strings); `reason_detail` maps a code to the
+    open-ended detail that is not part of it (the error type of a `FAULT`)."""
 
     passage_id: str
     gate_id: str
     started: str
     outcome: str = "open"              # cleared | refused_document | refused_biometric | abandoned | aborted
     reasons: list[str] = field(default_factory=list)
+    reason_detail: dict[str, str] = field(default_factory=dict)
     document: dict = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
@@ -78,7 +83,7 @@ class GateController:
         self._mrz: asyncio.Queue[MrzRead] = asyncio.Queue(maxsize=1)
         self._changed = asyncio.Event()
         self._passage: asyncio.Task | None = None
-        self._mantrap_flags: set[str] = set()
+        self._mantrap_flags: set[Reason] = set()
 
     # -- driver events (on the loop) ------------------------------------------------
     def door_event(self, ev) -> None:
@@ -115,9 +120,9 @@ class GateController:
         if p is None or self.machine.state not in ("entering", "verifying"):
             return
         if p.tailgating or p.occupancy > 1:
-            self._mantrap_flags.add("TAILGATING")
+            self._mantrap_flags.add(Reason.TAILGATING)
         if p.children:
-            self._mantrap_flags.add("BELOW_MIN_HEIGHT")
+            self._mantrap_flags.add(Reason.BELOW_MIN_HEIGHT)
 
     # -- state → hardware -----------------------------------------------------------
     def _on_state(self, state: str) -> None:
@@ -219,17 +224,17 @@ class GateController:
             t_enter = time.monotonic()
             if not await self._until(self._walked_in, self.cfg.timeouts.document_s):
                 self.machine.send("entry_abandoned")
-                return self._finish(record, "abandoned", ["ENTRY_TIMEOUT"])
+                return self._finish(record, "abandoned", [Reason.ENTRY_TIMEOUT])
             self.machine.send("entered")
             # Nobody else gets in: verification starts once the entry leaf is closed and locked.
             entry_locked = await self._until(lambda: self._leaf_locked(Leaf.ENTRY), 2 * self.cfg.timeouts.door_travel_s)
             record.timings_s["enter"] = round(time.monotonic() - t_enter, 3)
-            reasons = sorted(self._mantrap_flags) or ([] if entry_locked else ["ENTRY_NOT_CLOSED"])
+            reasons = sorted(self._mantrap_flags) or ([] if entry_locked else [Reason.ENTRY_NOT_CLOSED])
             if not reasons:
                 reasons = await self._verify_biometrics(chip, record)
             reasons = sorted(self._mantrap_flags) or reasons  # a tailgater seen during verification too
             if reasons:
-                self._show("passage.see_officer" if any(r.startswith("PAD") for r in reasons) else "passage.step_back")
+                self._show(guidance_for(reasons))
                 self.machine.send("refused")
                 await self._until(lambda: self.occupancy() == 0, self.cfg.timeouts.passage_s)
                 self.machine.send("returned")
@@ -242,10 +247,10 @@ class GateController:
             self.machine.send("exited")
             return self._finish(record, "cleared", [])
         except asyncio.CancelledError:
-            self._finish(record, "aborted", ["EMERGENCY" if self.emergency else "SHUTDOWN"])
+            self._finish(record, "aborted", [Reason.EMERGENCY if self.emergency else Reason.SHUTDOWN])
             raise
         except Exception as exc:
-            self._finish(record, "aborted", [f"FAULT:{type(exc).__name__}"])
+            self._finish(record, "aborted", [Reason.FAULT], {Reason.FAULT: type(exc).__name__})
             raise
         finally:
             log.info("passage_done", passage_id=record.passage_id, outcome=record.outcome, reasons=record.reasons)
@@ -261,7 +266,7 @@ class GateController:
 
     async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, ChipOutcome | None]:
         if read.mrz is None:
-            return Verdict(False, ("MRZ_UNREADABLE",), "document.reposition"), None
+            return Verdict(False, (Reason.MRZ_UNREADABLE,)), None
         optical = read.mrz
         record.document = {"type": optical.doc_type, "issuer": optical.issuer, "nationality": optical.nationality,
                            "number": optical.document_number}
@@ -274,7 +279,7 @@ class GateController:
         record.document.update(verdict.details)
         return verdict, chip
 
-    async def _verify_biometrics(self, chip: ChipOutcome, record: PassageRecord) -> list[str]:
+    async def _verify_biometrics(self, chip: ChipOutcome, record: PassageRecord) -> list[Reason]:
         """Face first; then, for enrolled travellers (or when the policy requires it), the
         fingerprint, fused with the face score at the target false-match rate."""
         t = time.monotonic()
@@ -286,12 +291,12 @@ class GateController:
                 chip.face_image = None
         record.timings_s["face"] = round(time.monotonic() - t, 3)
         record.scores["face"] = face.scores
-        if any(r != "FACE_NO_MATCH" for r in face.reasons):  # liveness or capture failed: no fusion
+        if any(r is not Reason.FACE_NO_MATCH for r in face.reasons):  # liveness or capture failed: no fusion
             return list(face.reasons)
         template = self.dev.finger.enrolled(chip.traveller_id) if self.dev.finger else None
         if template is None:
             if self.cfg.eligibility.require_fingerprint:
-                return ["FINGER_NOT_ENROLLED"]
+                return [Reason.FINGER_NOT_ENROLLED]
             return list(face.reasons)
         t = time.monotonic()
         self._show("finger.place")
@@ -302,14 +307,15 @@ class GateController:
             return list(finger.reasons)
         fused = self.dev.face.fuse(face.score, finger.score)
         record.scores["fused"] = fused
-        return [] if fused["match"] else ["BIOMETRIC_NO_MATCH"]
+        return [] if fused["match"] else [Reason.BIOMETRIC_NO_MATCH]
 
     def _show_threadsafe(self, message_id: str) -> None:
         self.reactor.call_from_thread(self._show, message_id)
 
-    def _finish(self, record: PassageRecord, outcome: str, reasons) -> PassageRecord:
+    def _finish(self, record: PassageRecord, outcome: str, reasons, detail: dict | None = None) -> PassageRecord:
         record.outcome = outcome
-        record.reasons = list(reasons)
+        record.reasons = [Reason(r).value for r in reasons]  # an unknown code raises here, not downstream
+        record.reason_detail = {Reason(r).value: str(v) for r, v in (detail or {}).items()}
         record.timings_s["total"] = round(time.monotonic() - record.t0, 3)
         self.records.append(record)
         self.on_record(record)

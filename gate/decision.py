@@ -1,13 +1,15 @@
 """Local decisions, as pure functions: is this document acceptable, and is its holder eligible?
 
-Each refusal carries a stable reason code (`DOC_EXPIRED`, `PA_FAILED:signature`, ...) that the
-passage record and the monitoring platform use; the screen text comes from a guidance id.
+Each refusal carries `core.reasons.Reason` members (`DOC_EXPIRED`, `PA_FAILED:sod_signature`, ...)
+whose values the passage record and the monitoring platform use; the screen text comes from the
+reasons' guidance ids (`core.reasons.guidance_for`).
 """
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
 
+from core.reasons import Reason, guidance_for
 from gate.config import Eligibility
 from icao9303 import mrz as _mrz
 from icao9303.pa import PassiveAuthResult
@@ -16,9 +18,13 @@ from icao9303.pa import PassiveAuthResult
 @dataclass(frozen=True)
 class Verdict:
     accepted: bool
-    reasons: tuple[str, ...] = ()
-    guidance: str = "document.rejected"
+    reasons: tuple[Reason, ...] = ()
     details: dict = field(default_factory=dict)
+
+    @property
+    def guidance(self) -> str:
+        """The message the screen shows for this verdict."""
+        return "passage.enter" if self.accepted else guidance_for(self.reasons)
 
 
 def age_on(birth: dt.date, day: dt.date) -> int:
@@ -32,25 +38,24 @@ def document_verdict(optical: _mrz.Mrz, pa: PassiveAuthResult | None, policy: El
     `pa` is None when the chip could not be read; it then fails only if the policy requires
     passive authentication.
     """
-    reasons: list[str] = []
+    reasons: list[Reason] = []
     if not optical.valid:
-        reasons.append("MRZ_INVALID")
+        reasons.append(Reason.MRZ_INVALID)
     if optical.doc_type[:1] not in {t[:1] for t in policy.document_types} and optical.doc_type not in policy.document_types:
-        reasons.append("DOC_TYPE_NOT_ACCEPTED")
+        reasons.append(Reason.DOC_TYPE_NOT_ACCEPTED)
     if optical.expiry_date is None or optical.expiry_date < today:
-        reasons.append("DOC_EXPIRED")
+        reasons.append(Reason.DOC_EXPIRED)
     national = optical.nationality in policy.nationals
     if not national and direction not in policy.foreigners_on:
-        reasons.append("FOREIGNER_NOT_SERVED")
+        reasons.append(Reason.FOREIGNER_NOT_SERVED)
     if optical.birth_date is None or age_on(optical.birth_date, today) < policy.min_age_years:
-        reasons.append("AGE_BELOW_MINIMUM")
+        reasons.append(Reason.AGE_BELOW_MINIMUM)
     if pa is None:
         if policy.require_passive_auth:
-            reasons.append("CHIP_UNREADABLE")
+            reasons.append(Reason.CHIP_UNREADABLE)
     elif not pa.passed:
-        failed = [c.name for c in pa.checks if c.blocking]
-        reasons.extend(f"PA_FAILED:{name}" for name in failed or ["verdict"])
+        reasons.extend([Reason.for_pa_check(c.name) for c in pa.failed] or [Reason.PA_VERDICT])
     details = {"traveller_class": "national" if national else "foreigner"}
     if pa is not None:
         details["passive_auth"] = {c.name: c.status for c in pa.checks}
-    return Verdict(not reasons, tuple(reasons), "passage.enter" if not reasons else "document.rejected", details)
+    return Verdict(not reasons, tuple(reasons), details)

@@ -25,6 +25,7 @@ from drivers.emrtd.pcsc import PcscReader
 from drivers.emrtd.reader import read_document
 from drivers.fingerprint.driver import FingerprintScanner
 from core import logs
+from core.reasons import Reason
 from gate.config import GateConfig
 from icao9303 import lds, pa
 from icao9303 import mrz as _mrz
@@ -86,7 +87,7 @@ class ChipStep:
 class FaceOutcome:
     matched: bool
     score: float | None
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     scores: dict
 
 
@@ -105,12 +106,12 @@ class FaceStep:
 
     def verify(self, reference: np.ndarray | None, show) -> FaceOutcome:
         if reference is None:
-            return FaceOutcome(False, None, ("FACE_NO_CHIP_PHOTO",), {})
+            return FaceOutcome(False, None, (Reason.FACE_NO_CHIP_PHOTO,), {})
         with BiometricSample.from_array(reference, kind="chip photo") as ref_sample:
             ref = self.pipeline.process_sample(ref_sample, embed_always=True).embedding
             ref = None if ref is None else ref.copy()
         if ref is None:
-            return FaceOutcome(False, None, ("FACE_CHIP_PHOTO_UNUSABLE",), {})
+            return FaceOutcome(False, None, (Reason.FACE_CHIP_PHOTO_UNUSABLE,), {})
         # Only the blink challenge is used: a head turn needs a traveller who reads the screen,
         # and the blink is the one both real travellers and the lane's simulated ones perform.
         challenge = Challenge.BLINK
@@ -148,15 +149,15 @@ class FaceStep:
         finally:
             for arr in [ref, *live]:
                 arr.fill(0)  # embeddings are biometric data too
-        reasons = []
+        reasons: list[Reason] = []
         if not live:
-            reasons.append("FACE_NOT_CAPTURED")
+            reasons.append(Reason.FACE_NOT_CAPTURED)
         if not liveness.passed:
-            reasons.append(f"PAD_CHALLENGE:{liveness.reason}")
+            reasons.append(Reason.for_challenge(liveness.reason))
         if live and attacks * 2 > len(live):
-            reasons.append("PAD_PASSIVE")
+            reasons.append(Reason.PAD_PASSIVE)
         if live and not match.matched:
-            reasons.append("FACE_NO_MATCH")
+            reasons.append(Reason.FACE_NO_MATCH)
         scores = {"score": round(match.score, 4), "threshold": round(match.threshold, 4), "frames": len(live),
                   "liveness": liveness.as_dict(), "passive_attack_frames": attacks}
         return FaceOutcome(not reasons, match.score if live else None, tuple(reasons), scores)
@@ -171,7 +172,7 @@ class FaceStep:
 class FingerOutcome:
     matched: bool
     score: int | None
-    reasons: tuple[str, ...]
+    reasons: tuple[Reason, ...]
     scores: dict
 
 
@@ -214,7 +215,7 @@ class FingerStep:
             try:
                 image = self.scanner.capture(timeout_s=self.cfg.timeouts.finger_capture_s)
             except EGateError as exc:
-                return FingerOutcome(False, None, ("FINGER_NOT_CAPTURED",), {"error": str(exc), "attempts": attempt})
+                return FingerOutcome(False, None, (Reason.FINGER_NOT_CAPTURED,), {"error": str(exc), "attempts": attempt})
             with BiometricSample.from_array(image, kind="finger image") as sample:
                 image.fill(0)
                 last = self.verifier.verify(sample, reference)
@@ -223,5 +224,5 @@ class FingerStep:
             show(last.quality.guidance or "finger.place")
         scores = {"attempts": attempt, **last.as_dict()}
         if last.match is None:
-            return FingerOutcome(False, None, ("FINGER_QUALITY",), scores)
-        return FingerOutcome(last.match.match, last.match.score, () if last.match.match else ("FINGER_NO_MATCH",), scores)
+            return FingerOutcome(False, None, (Reason.FINGER_QUALITY,), scores)
+        return FingerOutcome(last.match.match, last.match.score, () if last.match.match else (Reason.FINGER_NO_MATCH,), scores)

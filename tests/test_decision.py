@@ -3,6 +3,7 @@ import datetime as dt
 
 import pytest
 
+from core.reasons import Reason
 from gate.config import Eligibility
 from gate.decision import age_on, document_verdict
 from icao9303 import mrz, pa, trust
@@ -35,27 +36,29 @@ def verdict(pki, store, lines, variant="genuine", direction="departure", policy=
 def test_genuine_national_is_accepted(pki, store):
     v = verdict(pki, store, td3())
     assert v.accepted and v.reasons == () and v.details["traveller_class"] == "national"
+    assert v.guidance == "passage.enter"
     assert v.details["passive_auth"]["sod_signature"] == "passed"
 
 
 def test_forged_document_names_the_failed_check(pki, store):
     v = verdict(pki, store, td3(), variant="tampered_dg2")
-    assert not v.accepted and v.reasons == ("PA_FAILED:dg2_hash",)
+    assert not v.accepted and v.reasons == (Reason.PA_DG2_HASH,) and v.guidance == "document.rejected"
+    assert v.reasons[0].value == "PA_FAILED:dg2_hash"  # what the passage record carries
 
 
 def test_expired_underage_and_foreigner_on_arrival(pki, store):
-    assert verdict(pki, store, td3(expiry="240101")).reasons == ("DOC_EXPIRED",)
-    assert "AGE_BELOW_MINIMUM" in verdict(pki, store, td3(birth="200101")).reasons
+    assert verdict(pki, store, td3(expiry="240101")).reasons == (Reason.DOC_EXPIRED,)
+    assert Reason.AGE_BELOW_MINIMUM in verdict(pki, store, td3(birth="200101")).reasons
     foreign = td3(nationality="TWN")
     assert verdict(pki, store, foreign, direction="arrival").accepted
     usa = Eligibility(nationals=("USA",))
-    assert verdict(pki, store, foreign, direction="arrival", policy=usa).reasons == ("FOREIGNER_NOT_SERVED",)
+    assert verdict(pki, store, foreign, direction="arrival", policy=usa).reasons == (Reason.FOREIGNER_NOT_SERVED,)
     assert verdict(pki, store, foreign, direction="departure", policy=usa).accepted
 
 
 def test_unreadable_chip_fails_only_when_passive_auth_is_required():
     lines = mrz.parse(td3(), strict=False)
-    assert document_verdict(lines, None, Eligibility(), "departure", TODAY).reasons == ("CHIP_UNREADABLE",)
+    assert document_verdict(lines, None, Eligibility(), "departure", TODAY).reasons == (Reason.CHIP_UNREADABLE,)
     lax = Eligibility(require_passive_auth=False)
     assert document_verdict(lines, None, lax, "departure", TODAY).accepted
 

@@ -12,6 +12,7 @@ import pytest
 from biometrics.finger import iso19794_2 as iso
 from gate import config
 from core import logs
+from core.reasons import Reason
 from gate.app import GateApp
 from simulators import demo
 from simulators.lane import Lane, person
@@ -76,7 +77,7 @@ def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cf
         assert wait_for(lambda: app.controller.records, 10)
         record = app.controller.records[-1]
         template = bytes(iso.encode(app.enrolment.lookup("TWN:" + person("lin").document_number)))
-    assert record.outcome == "cleared" and record.reasons == [], record.as_dict()
+    assert record.outcome == "cleared" and record.reasons == [] and record.reason_detail == {}, record.as_dict()
     assert t.outcome == "passed", t.summary()
     assert set(record.document["passive_auth"].values()) == {"passed"}
     face, finger = record.scores["face"], record.scores["finger"]
@@ -99,7 +100,9 @@ def test_forged_passport_never_opens_a_leaf(lane, cfg):
     with RunningGate(cfg) as app:
         t = walk(lane, "forged", patience_s=3.0)
         record = app.controller.records[-1]
-    assert record.outcome == "refused_document" and record.reasons == ["PA_FAILED:dg1_hash"]
+    assert record.outcome == "refused_document" and record.reasons == [Reason.PA_DG1_HASH.value]
+    shown = app.screen.ids()
+    assert shown[shown.index("document.reading") + 1] == "document.rejected"  # the reason's guidance
     assert t.outcome == "gave_up"
     assert not any(e["event"] == "entry_open" for e in t.summary()["timeline"])
 
@@ -109,7 +112,8 @@ def test_tailgater_is_refused_and_sent_back_through_the_entry(lane, cfg):
         t = walk(lane, "tailgater")
         assert wait_for(lambda: app.controller.records, 10)
         record = app.controller.records[-1]
-    assert record.outcome == "refused_biometric" and "TAILGATING" in record.reasons
+    assert record.outcome == "refused_biometric" and Reason.TAILGATING.value in record.reasons
+    assert "passage.step_back" in app.screen.ids() and "passage.see_officer" not in app.screen.ids()
     assert t.outcome == "sent_back", t.summary()
     assert not any(e["event"] == "exit_open" for e in t.summary()["timeline"])
 
@@ -120,7 +124,7 @@ def test_a_restart_mid_passage_never_opens_the_exit(lane, cfg):
         t = Traveller(lane, "genuine", "devries").start()
         assert wait_for(lambda: app.controller.machine.state == "verifying", 30), app.controller.machine.state
         first.stop()  # SIGTERM mid-passage
-    assert app.controller.records[-1].outcome == "aborted" and app.controller.records[-1].reasons == ["SHUTDOWN"]
+    assert app.controller.records[-1].outcome == "aborted" and app.controller.records[-1].reasons == [Reason.SHUTDOWN.value]
     status = lane.door.status()
     assert status.exit.locked and status.entry.locked
     with RunningGate(cfg) as again:  # boots into recovering: the traveller inside leaves by the entry
@@ -153,7 +157,7 @@ def test_fire_alarm_mid_passage_opens_both_leaves_and_the_gate_recovers_after(la
         status = lane.door.status()
         assert t.join(30) and t.outcome == "passed"  # out through the exit the alarm opened
         assert app.controller.records[-1].outcome == "aborted"
-        assert app.controller.records[-1].reasons == ["EMERGENCY"]
+        assert app.controller.records[-1].reasons == [Reason.EMERGENCY.value]
         assert "passage.emergency" in app.screen.ids()
         lane.door.set_emergency(False)
         assert wait_for(lambda: app.controller.machine.state == "idle", 20), app.controller.machine.state

@@ -19,6 +19,7 @@ import pytest
 
 from biometrics.face.matcher import FaceMatcher
 from biometrics.face.pipeline import FacePipeline
+from core.reasons import Reason
 from drivers.camera.driver import Camera
 from drivers.door.driver import DoorController
 from drivers.door.protocol import Beams, Leaf, LeafState, Position, Status
@@ -121,11 +122,11 @@ class StandInGate:
         dgs = {int(n[2:]): v for n, v in result.files.items() if n.startswith("DG")}
         verdict = pa.verify(result.files["EF.SOD"], dgs, self.trust, mrz=list(read.lines))
         if not verdict.passed:
-            return self._end(record, "refused_document", [c.name for c in verdict.failed])
+            return self._end(record, "refused_document", [Reason.for_pa_check(c.name) for c in verdict.failed])
         self._move(Leaf.ENTRY, "open")
         if not self.until(self._walked_in, self.entry_timeout_s):
             self._move(Leaf.ENTRY, "lock")
-            return self._end(record, "abandoned", ["ENTRY_TIMEOUT"])
+            return self._end(record, "abandoned", [Reason.ENTRY_TIMEOUT])
         self._move(Leaf.ENTRY, "lock")
         reasons = self._mantrap_reasons()
         if not reasons:
@@ -164,15 +165,15 @@ class StandInGate:
         return (p is not None and p.occupancy >= 1 and all(b.first > 0 for b in p.bodies)
                 and any(b.last >= self.cfg.devices.door.beams // 2 for b in p.bodies))
 
-    def _mantrap_reasons(self) -> list[str]:
+    def _mantrap_reasons(self) -> list[Reason]:
         reasons = []
         if any(p.tailgating or p.occupancy > 1 for p in self.seen):
-            reasons.append("TAILGATING")
+            reasons.append(Reason.TAILGATING)
         if any(p.children for p in self.seen):
-            reasons.append("BELOW_MIN_HEIGHT")
+            reasons.append(Reason.BELOW_MIN_HEIGHT)
         return reasons
 
-    def _face(self, chip_photo: np.ndarray, record: dict) -> list[str]:
+    def _face(self, chip_photo: np.ndarray, record: dict) -> list[Reason]:
         seq = self.camera.latest().seq + 2          # frames after the traveller turned to the camera
         for _ in range(6):                          # the first frame with a face in it
             frame = self.camera.wait_frame(seq, timeout_s=5)
@@ -182,14 +183,14 @@ class StandInGate:
                 break
         record["faces_seen"] = len(live.faces)
         if len(live.faces) != 1:
-            return ["FACE_COUNT"]
+            return [Reason.FACE_NOT_CAPTURED]  # as the real gate's quality check refuses such frames
         ref = self.faces.process(chip_photo, embed_always=True).embedding
         match = self.matcher.verify([live.embedding], {"chip": ref})
         record["face_score"] = round(match.score, 3)
-        return [] if match.matched else ["FACE_NO_MATCH"]
+        return [] if match.matched else [Reason.FACE_NO_MATCH]
 
     def _end(self, record: dict, outcome: str, reasons) -> dict:
-        record.update(outcome=outcome, reasons=list(reasons))
+        record.update(outcome=outcome, reasons=[Reason(r).value for r in reasons])
         self._next(DocumentRemoved)   # the traveller takes the passport at the end
         self.chip.wait_for_card(10, present=False)
         return record
@@ -256,17 +257,17 @@ def test_genuine_foreigner_is_never_asked_for_a_finger(gate, lane):
 def test_forged_passport_holder_gives_up_when_the_entry_stays_shut(gate, lane):
     t = Traveller(lane, "forged", patience_s=0.5)
     record, summary = run(gate, t)
-    assert record["outcome"] == "refused_document" and "dg1_hash" in record["reasons"], record
+    assert record["outcome"] == "refused_document" and Reason.PA_DG1_HASH.value in record["reasons"], record
     assert summary["outcome"] == "gave_up" and "walking_in" not in events(summary)
     assert at(t, "gave_up") - at(t, "passport_presented") >= 0.5
     assert gate.commands == [] and gate.leaf_times == []   # the entry never moved
 
 
-@pytest.mark.parametrize("kind, reason", [("impostor", "FACE_NO_MATCH"), ("child", "BELOW_MIN_HEIGHT")])
+@pytest.mark.parametrize("kind, reason", [("impostor", Reason.FACE_NO_MATCH), ("child", Reason.BELOW_MIN_HEIGHT)])
 def test_refused_in_the_mantrap_steps_back_out_through_the_reopened_entry(gate, lane, kind, reason):
     t = Traveller(lane, kind)
     record, summary = run(gate, t)
-    assert record["outcome"] == "refused" and reason in record["reasons"], record
+    assert record["outcome"] == "refused" and reason.value in record["reasons"], record
     assert summary["outcome"] == "sent_back", summary
     assert in_order(events(summary), "in_mantrap", "looking_at_camera", "entry_closed_behind", "entry_reopened",
                     "walking_back", "left_mantrap", "passport_taken")
@@ -290,7 +291,7 @@ def test_attackers_show_the_holders_likeness_and_follow_the_gates_decision(gate,
 def test_tailgater_is_two_bodies_the_presence_tracker_flags(gate, lane):
     t = Traveller(lane, "tailgater")
     record, summary = run(gate, t)
-    assert "TAILGATING" in record["reasons"] and summary["outcome"] == "sent_back", (record, summary)
+    assert Reason.TAILGATING.value in record["reasons"] and summary["outcome"] == "sent_back", (record, summary)
     assert t.scene[0] == "two_faces" and t.companion is not None
     assert max(p.occupancy for p in gate.seen) == 2
     assert all(p.occupancy == 0 for p in gate.seen[-1:])
