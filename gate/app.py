@@ -2,8 +2,9 @@
 
 Every driver is a `core.component.Component` added in dependency order; the controller is the
 reactor's service. The reactor cancels the service first and stops components in reverse, so on
-SIGTERM the passage is aborted first (its record written), the devices stop next with both
-leaves locked, and the passage log is closed last. Each driver's events reach the controller
+SIGTERM the passage is aborted first (its record written), the devices stop next (the door
+driver locks both leaves as it stops, unless the emergency input holds them open), and the
+passage log is closed last. Each driver's events reach the controller
 through one path: its sink hands them to the loop with `reactor.call_from_thread`.
 """
 from __future__ import annotations
@@ -14,11 +15,10 @@ from pathlib import Path
 
 from biometrics.privacy import TemplateVault
 from core import audit, logs
-from core.component import CheckResult, Component, ComponentStatus
+from core.component import Component, ComponentStatus
 from core.errors import ConfigError
 from drivers.camera.driver import Camera
 from drivers.door.driver import DoorController
-from drivers.door.protocol import Leaf
 from drivers.emrtd.pcsc import PcscReader
 from drivers.fingerprint.driver import FingerprintScanner
 from drivers.hotplug import HotplugMonitor, watch_configured
@@ -82,28 +82,6 @@ class PassageLog(Component):
         return ComponentStatus(self.name, ok, str(self.path) if ok else f"{self.path.parent} not writable", self.stats())
 
 
-class SafeDoors(Component):
-    """Registered right after the door driver, so it stops just before it: both leaves closed
-    and locked on shutdown (the controller's watchdog would do it too, a period later)."""
-
-    name = "door_safety"
-
-    def __init__(self, door: DoorController, controller: GateController):
-        self.door, self.controller = door, controller
-
-    def self_check(self) -> CheckResult:
-        return CheckResult(self.name, True, "locks both leaves on stop unless the emergency input is on")
-
-    def stop(self) -> None:
-        if self.controller.emergency:
-            return
-        for leaf in (Leaf.ENTRY, Leaf.EXIT):
-            try:
-                self.door.lock(leaf)
-            except Exception as exc:  # link down: the controller's watchdog locks on its own
-                log.warning("door_lock_on_stop_failed", leaf=leaf.name, error=str(exc))
-
-
 class GateApp:
     def __init__(self, cfg: GateConfig, *, screen: Screen | None = None):
         self.cfg = cfg
@@ -113,7 +91,7 @@ class GateApp:
         self.audit = audit.AuditLog(data / "audit.jsonl")
         self.passages = self.reactor.add(PassageLog(data / "passages.jsonl"))
         call = self.reactor.call_from_thread
-        self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s,
+        self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s, lock_on_stop=True,
                                                emit=lambda ev: call(self.controller.door_event, ev))
         self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, emit=lambda ev: call(self.controller.mrz_event, ev))
         self.chip_reader = PcscReader.from_config(cfg.devices.chip_reader)
@@ -132,8 +110,7 @@ class GateApp:
         devices = Devices(self.door, self.mrz, ChipStep(cfg, load_trust(cfg), self.chip_reader),
                           FaceStep(cfg, self.camera), finger, self.screen)
         self.controller = GateController(cfg, self.reactor, devices, on_record=self.passages.write)
-        for component in (self.door, SafeDoors(self.door, self.controller), self.mrz, self.chip_reader,
-                          self.camera, self.scanner, self.screen):
+        for component in (self.door, self.mrz, self.chip_reader, self.camera, self.scanner, self.screen):
             self.reactor.add(component)
         self.hotplug = self._hotplug()
         self.reactor.service("passage", self.controller.serve)

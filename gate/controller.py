@@ -111,7 +111,7 @@ class GateController:
 
     def device_event(self, ev) -> None:
         """Link and stream changes of the camera and the fingerprint scanner."""
-        log.info("device_event", event=type(ev).__name__, detail=getattr(ev, "reason", None))
+        log.info("device_event", kind=type(ev).__name__, detail=getattr(ev, "reason", None))
 
     def _watch_mantrap(self) -> None:
         """While one traveller is being let in and verified, remember anything that says a second

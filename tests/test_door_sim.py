@@ -393,3 +393,36 @@ def test_sequence_wraps_over_the_wire_and_config_builds_the_driver(sim):
         assert len(of_type(events, Status)) == 301 and d.stats()["send_failed"] == 0
     finally:
         d.stop()
+
+
+@pytest.mark.parametrize("emergency", [False, True])
+def test_a_gate_driver_locks_both_leaves_as_it_stops_unless_the_emergency_input_holds_them(sim, emergency):
+    d = DoorController(sim.path, lock_on_stop=True, travel_timeout_s=0.5)
+    d.start()
+    wait_for(lambda: d.state.exit is not None, what="initial STATUS")
+    d.open(Leaf.EXIT)
+    wait_for(lambda: leaf_is(d.state.exit, Position.OPEN), what="exit open")
+    if emergency:
+        sim.set_emergency(True)
+        wait_for(lambda: d.state.emergency, what="emergency seen")
+    t0 = time.monotonic()
+    d.stop()
+    stopped_in = time.monotonic() - t0
+    st = sim.status()
+    if emergency:
+        assert st.exit.position == st.entry.position == Position.OPEN and not d.state.rejects
+    else:  # the LOCK commands were acknowledged before stop() returned, well before the watchdog
+        wait_for(lambda: sim.status().exit.locked and sim.status().entry.locked, timeout=0.5, what="both locked")
+        assert stopped_in < 1.0 and not sim.watchdog_trips  # locked by the driver, not by the watchdog
+    status = d.status()
+    assert status.name == "door" and status.stats["send_failed"] == 0
+
+
+def test_component_contract_self_check_asks_the_controller(door, sim):
+    check = door.self_check()
+    assert check.ok and check.detail.endswith("link up"), check
+    sim.faults.inject("unplug", duration_s=1.0)
+    wait_for(lambda: not door.transport.connected, what="link down")
+    check = door.self_check()
+    assert not check.ok and "link is down" in check.detail
+    assert not door.status().healthy and "link down" in door.status().detail

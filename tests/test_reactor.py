@@ -86,3 +86,41 @@ def test_sigterm_runs_the_ordered_shutdown(tmp_path):
     os.kill(proc.pid, signal.SIGTERM)
     assert proc.wait(10) == 0
     assert marker.read_text().split() == ["doors", "outbox"]
+
+
+def test_services_end_before_any_component_stops_and_a_failed_service_stops_the_process():
+    order = []
+    reactor = Reactor()
+    reactor.add(Recorder("doors", order))
+
+    async def passage():
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0.05)  # writing the aborted passage's record takes a moment
+            order.append("passage recorded")
+
+    reactor.service("passage", passage)
+
+    async def main():
+        checks = {r.name: r.ok for r in await reactor.self_check()}
+        assert checks == {"doors": True, "passage": True}
+
+    asyncio.run(reactor.run(main))
+    assert order == ["start doors", "passage recorded", "stop doors"]
+
+    order.clear()
+    failing = Reactor()
+    failing.add(Recorder("doors", order))
+
+    async def broken():
+        raise RuntimeError("controller bug")
+
+    failing.service("passage", broken)
+    try:
+        asyncio.run(failing.run())
+    except RuntimeError as exc:
+        assert "controller bug" in str(exc)
+    else:
+        raise AssertionError("a failed service must not leave the process running as if nothing happened")
+    assert order == ["start doors", "stop doors"]

@@ -64,39 +64,24 @@ class DoorState:
         return self.entry if leaf == Leaf.ENTRY else self.exit
 
 
-class _GuardedLink:
-    """The Link as the transport sees it: the reader thread, the ticker and callers share one Link."""
-
-    def __init__(self, link: Link, lock: threading.RLock):
-        self.link, self.lock = link, lock
-
-    def feed(self, data: bytes):
-        with self.lock:
-            return self.link.feed(data)
-
-    def reset(self) -> None:
-        with self.lock:
-            self.link.reset()
-
-
 class DoorController(Component):
     name = "door"
 
     def __init__(self, url: str, *, emit: EventSink = discard, watchdog_ms: int = 1000,
                  baudrate: int = 115200, ack_timeout_s: float = 0.1, max_retries: int = 3,
-                 travel_timeout_s: float = 3.0, tick_s: float = 0.01):
+                 travel_timeout_s: float = 3.0, tick_s: float = 0.01, lock_on_stop: bool = False):
         if not 1 <= watchdog_ms <= 0xFFFF:
             raise ValueError(f"watchdog_ms {watchdog_ms} out of the protocol's range 1..65535")
         self.emit = emit
         self.watchdog_ms = watchdog_ms
         self.travel_timeout_s = travel_timeout_s
         self.tick_s = tick_s
+        self.lock_on_stop = lock_on_stop
         self.state = DoorState()
-        self.link = Link(ack_timeout_s=ack_timeout_s, max_retries=max_retries)
-        self._link_lock = threading.RLock()
+        self.link = Link(ack_timeout_s=ack_timeout_s, max_retries=max_retries)  # thread-safe: reader, ticker, callers
         self._status_seen = threading.Event()
-        self.transport = SerialTransport(url, _GuardedLink(self.link, self._link_lock), self._on_link_events,
-                                         self._on_port, baudrate=baudrate, name="door")
+        self.transport = SerialTransport(url, self.link, self._on_link_events, self._on_port,
+                                         baudrate=baudrate, name="door")
         self.counters: Counter[str] = Counter()
         self._expect: dict[Leaf, tuple[Position, bool, float, int]] = {}  # leaf -> (position, locked, deadline, command)
         self._expect_lock = threading.Lock()
@@ -116,11 +101,28 @@ class DoorController(Component):
         self._ticker.start()
 
     def stop(self) -> None:
+        if self.lock_on_stop:
+            self._lock_both()
         self._stop.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
             self._ticker = None
         self.transport.stop()
+
+    def _lock_both(self, timeout_s: float = 1.0) -> None:
+        """Leave both leaves closed and locked (the controller's watchdog would, a period later),
+        unless the emergency input holds them open."""
+        if self.state.emergency:
+            return
+        for leaf in (Leaf.ENTRY, Leaf.EXIT):
+            try:
+                self.lock(leaf)
+            except DeviceError as exc:  # link down: the controller's watchdog locks on its own
+                log.warning("door_lock_on_stop_failed", leaf=leaf.name, error=str(exc))
+                return
+        deadline = time.monotonic() + timeout_s
+        while not self.link.idle and time.monotonic() < deadline:
+            time.sleep(self.tick_s)
 
     def stats(self) -> Counter[str]:
         """Wire errors (garbage, CRC, retransmissions, ...) plus driver-level ones."""
@@ -165,9 +167,7 @@ class DoorController(Component):
         if expect is not None:
             with self._expect_lock:
                 self._expect[msg.leaf] = (*expect, time.monotonic() + self.travel_timeout_s, encode_message(msg)[0])
-        with self._link_lock:
-            events = self.link.send(msg)
-        self._write(events)
+        self._write(self.link.send(msg))
 
     # -- wire -> state -----------------------------------------------------------------
     def _write(self, events) -> None:
@@ -190,12 +190,9 @@ class DoorController(Component):
         if up:  # the transport has already reset the link's decoder and duplicate filter
             self._emit(LinkUp())
             for msg in (Hello(), KeepAlive(self.watchdog_ms)):  # HELLO is answered with a full STATUS
-                with self._link_lock:
-                    events = self.link.send(msg)
-                self._write(events)
+                self._write(self.link.send(msg))
         else:
-            with self._link_lock:
-                self.link.abandon()
+            self.link.abandon()
             with self._expect_lock:
                 self._expect.clear()
             self._emit(LinkDown(reason))
@@ -273,12 +270,9 @@ class DoorController(Component):
         now = time.monotonic()
         if not self.transport.connected:
             return next_keepalive
-        with self._link_lock:
-            events = self.link.tick()
-            if now >= next_keepalive:
-                events += self.link.send(KeepAlive(self.watchdog_ms))
-        self._write(events)
+        self._write(self.link.tick())
         if now >= next_keepalive:
+            self._write(self.link.send(KeepAlive(self.watchdog_ms)))
             next_keepalive = now + self.watchdog_ms / 4000
         with self._expect_lock:
             late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]
