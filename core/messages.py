@@ -47,6 +47,11 @@ CATALOGUE: dict[str, dict[str, str]] = {
 }
 
 
+# The languages every message is written in: the only ones a gate may be configured to show.
+LANGUAGES: tuple[str, ...] = tuple(lang for lang in CATALOGUE["gate.welcome"]
+                                   if all(lang in texts for texts in CATALOGUE.values()))
+
+
 class UnknownMessage(EGateError):
     pass
 

@@ -59,6 +59,7 @@ MALFORMED = [
     ('[timeouts]', '[timeout]', "timeout", "one of"),
     ('[devices.camera]\nsource = "0"', '[devices.camera]\nsource = 0', "devices.camera.source", "a string"),
     ('level = "info"', 'level = "verbose"', "logging.level", "'debug'"),
+    ('languages = ["zh-TW", "en"]', 'languages = ["zh-TW", "ja"]', "devices.screen.languages[1]", "'en', 'zh-TW'"),
 ]
 
 
