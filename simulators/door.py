@@ -4,6 +4,8 @@ It models what the real controller board does on its own, whatever the host says
 - leaves travel between closed and open (realistic profile: 1.0-1.5 s per full
   travel, drawn per motion; zero-latency profile: instantaneous);
 - watchdog: no KEEPALIVE within the period -> both leaves close and lock;
+- interlock: a leaf is opened (or unlocked by CLOSE) only while the other leaf is
+  closed and locked, else the command is refused with REJECT(INTERLOCK);
 - emergency input (fire alarm): both leaves open and stay open, close/lock
   commands are refused and the watchdog is suspended (fail-safe egress);
 - obstruction while closing: report OBSTRUCTED, reverse to open, close again
@@ -205,14 +207,39 @@ class DoorSimulator(SerialSimulator):
                 if self.watchdog_tripped and not self.emergency:
                     self._emit(Reject(T.OPEN, RejectReason.WATCHDOG))
                     return
-                self.leaves[leaf].want_open, self.leaves[leaf].want_lock = True, False
-            case Close(leaf=leaf) | Lock(leaf=leaf):
-                if self.emergency:
-                    self._emit(Reject(T.CLOSE if isinstance(msg, Close) else T.LOCK, RejectReason.EMERGENCY))
+                if not self.emergency and not self._closed_and_locked(_other(leaf)):
+                    self._emit(Reject(T.OPEN, RejectReason.INTERLOCK))
                     return
-                self.leaves[leaf].want_open, self.leaves[leaf].want_lock = False, isinstance(msg, Lock)
+                self.leaves[leaf].want_open, self.leaves[leaf].want_lock = True, False
+                self._confirm(leaf, Position.OPEN, False)
+            case Close(leaf=leaf) | Lock(leaf=leaf):
+                command = T.CLOSE if isinstance(msg, Close) else T.LOCK
+                if self.emergency:
+                    self._emit(Reject(command, RejectReason.EMERGENCY))
+                    return
+                if command == T.CLOSE and self.leaves[leaf].want_lock and not self._closed_and_locked(_other(leaf)):
+                    # CLOSE leaves the lock released: on a locked (or locking) leaf that is an unlock.
+                    self._emit(Reject(T.CLOSE, RejectReason.INTERLOCK))
+                    return
+                self.leaves[leaf].want_open, self.leaves[leaf].want_lock = False, command == T.LOCK
+                self._confirm(leaf, Position.CLOSED, command == T.LOCK)
             case _:  # an event type sent to the controller
                 self._emit(Reject(encode_message(msg)[0], RejectReason.UNKNOWN_COMMAND))
+
+    def _closed_and_locked(self, leaf: Leaf) -> bool:
+        """The interlock's condition, from the leaf's sensors: closed, still, lock engaged (a leaf
+        still travelling towards its lock does not count)."""
+        return self.leaves[leaf].state() == LeafState(leaf, Position.CLOSED, True)
+
+    def _confirm(self, leaf: Leaf, position: Position, locked: bool) -> None:
+        """An accepted command that finds the leaf already where it was commanded changes nothing, so no
+        LEAF would follow: report the leaf's state now, so the host's expectation is met by the
+        controller's word, not by the host's memory."""
+        sim_leaf = self.leaves[leaf]
+        state = sim_leaf.state()
+        if (state.position, state.locked) == (position, locked):
+            sim_leaf.reported = state
+            self._emit(state)
 
     # -- physics and safety ----------------------------------------------------
     def on_tick(self, now: float) -> None:
@@ -285,6 +312,10 @@ class DoorSimulator(SerialSimulator):
         if getattr(self, attr) != value:
             setattr(self, attr, value)
             self._emit(msg)
+
+
+def _other(leaf: Leaf) -> Leaf:
+    return Leaf.EXIT if leaf == Leaf.ENTRY else Leaf.ENTRY
 
 
 def _leaf(leaf: str | Leaf) -> Leaf:

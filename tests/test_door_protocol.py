@@ -29,6 +29,7 @@ VECTORS = [
             Beams(8, 1, 0), False, False, Power.MAINS, True), 12,
      "a5 0b 0c 80 00 00 01 01 02 00 04 00 08 01 00 b4 71"),
     (Reject(T.CLOSE, RejectReason.EMERGENCY), 13, "a5 02 0d 8f 11 03 7b 43"),
+    (Reject(T.OPEN, RejectReason.INTERLOCK), 14, "a5 02 0e 8f 10 05 b3 68"),
 ]
 ACK_7 = "a5 00 07 06 35 cd"
 NAK_CRC = "a5 01 00 15 01 1e d3"

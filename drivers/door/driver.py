@@ -9,7 +9,11 @@ The reader thread that owns the port decodes frames and writes their ACKs at
 once; keep-alives go out every quarter of the watchdog period from a ticker
 thread that also drives retransmission, so no acknowledgement waits on the
 event loop.  If this process dies, the keep-alives stop and the controller
-closes and locks both leaves on its own.
+closes and locks both leaves on its own.  A keep-alive proves more than the
+ticker thread: it goes out only while the `alive()` callable the owner passes
+(the gate: its event loop's heartbeat is fresh and its controller task runs)
+says so; while it says no, the keep-alives are withheld and the controller
+locks both leaves within its watchdog period.
 On every (re)connection the driver sends HELLO (answered by STATUS) and KEEPALIVE,
 so its view of the door is rebuilt from the controller, never assumed.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from drivers.door.protocol import (
@@ -63,13 +68,29 @@ class DoorState:
     def leaf(self, leaf: Leaf) -> LeafState | None:
         return self.entry if leaf == Leaf.ENTRY else self.exit
 
+    def closed_and_locked(self, leaf: Leaf) -> bool:
+        """The controller last reported this leaf closed, still and locked (what it reported, not
+        what the host commanded)."""
+        s = self.leaf(leaf)
+        return s is not None and s.position == Position.CLOSED and s.locked
+
+    def may_open(self, leaf: Leaf) -> bool:
+        """The controller's interlock would accept OPEN of `leaf` now, by the last reports: the other
+        leaf is closed and locked, or the emergency input is on."""
+        return self.emergency or self.closed_and_locked(Leaf.EXIT if leaf == Leaf.ENTRY else Leaf.ENTRY)
+
 
 class DoorController(Component):
     name = "door"
 
     def __init__(self, url: str, *, emit: EventSink = discard, watchdog_ms: int = 1000,
                  baudrate: int = 115200, ack_timeout_s: float = 0.1, max_retries: int = 3,
-                 travel_timeout_s: float = 3.0, tick_s: float = 0.01, lock_on_stop: bool = False):
+                 travel_timeout_s: float = 3.0, tick_s: float = 0.01, lock_on_stop: bool = False,
+                 alive: Callable[[], bool] | None = None):
+        """`alive`: asked by the ticker thread before each keep-alive (and every tick while it says no);
+        keep-alives go out only while it returns true. It must be quick and thread-safe; an exception
+        counts as "not alive". Default: always alive (the keep-alive then proves only that this process
+        and its ticker thread run)."""
         if not 1 <= watchdog_ms <= 0xFFFF:
             raise ValueError(f"watchdog_ms {watchdog_ms} out of the protocol's range 1..65535")
         self.emit = emit
@@ -77,6 +98,10 @@ class DoorController(Component):
         self.travel_timeout_s = travel_timeout_s
         self.tick_s = tick_s
         self.lock_on_stop = lock_on_stop
+        self.alive = alive
+        self.keepalive_withheld = False  # True while alive() says no and the watchdog is left to starve
+        self._withheld_since = 0.0
+        self._alive_lock = threading.Lock()
         self.state = DoorState()
         self.link = Link(ack_timeout_s=ack_timeout_s, max_retries=max_retries)  # thread-safe: reader, ticker, callers
         self._status_seen = threading.Event()
@@ -131,7 +156,8 @@ class DoorController(Component):
     def status(self) -> ComponentStatus:
         s = self.state
         problems = [p for p, on in (("link down", not s.link_up), ("emergency", s.emergency),
-                                    ("tamper", s.tamper), ("watchdog tripped", s.watchdog_tripped)) if on]
+                                    ("tamper", s.tamper), ("watchdog tripped", s.watchdog_tripped),
+                                    ("keep-alive withheld", self.keepalive_withheld)) if on]
         return ComponentStatus(self.name, not problems, f"{self.transport.url}: {', '.join(problems) or 'link up'}",
                                self.stats())
 
@@ -189,8 +215,8 @@ class DoorController(Component):
         self.state.link_up = up
         if up:  # the transport has already reset the link's decoder and duplicate filter
             self._emit(LinkUp())
-            for msg in (Hello(), KeepAlive(self.watchdog_ms)):  # HELLO is answered with a full STATUS
-                self._write(self.link.send(msg))
+            self._write(self.link.send(Hello()))  # answered with a full STATUS
+            self._feed_watchdog()
         else:
             self.link.abandon()
             with self._expect_lock:
@@ -266,13 +292,37 @@ class DoorController(Component):
                 self.counters["tick_errors"] += 1
                 log.error("door_tick_failed", error=f"{type(exc).__name__}: {exc}")
 
+    def _feed_watchdog(self) -> bool:
+        """Send KEEPALIVE if `alive()` says the owner's control loop is alive; else withhold it.
+        A change between the two is logged once and counted (`keepalive_withheld`, per episode). On
+        the way back the controller's status is queried after the KEEPALIVE: its watchdog may have
+        tripped and locked the leaves meanwhile, and the view is rebuilt from its answer."""
+        error = None
+        try:
+            ok = True if self.alive is None else bool(self.alive())
+        except Exception as exc:  # a broken liveness check proves nothing: treat it as not alive
+            ok, error = False, f"{type(exc).__name__}: {exc}"
+        with self._alive_lock:  # the reader thread (link up) and the ticker both get here
+            resumed = ok and self.keepalive_withheld
+            if not ok and not self.keepalive_withheld:
+                self._withheld_since = time.monotonic()
+                self.counters["keepalive_withheld"] += 1
+                log.error("door_keepalive_withheld", watchdog_ms=self.watchdog_ms, error=error)
+            elif resumed:
+                log.warning("door_keepalive_resumed", withheld_s=round(time.monotonic() - self._withheld_since, 3))
+            self.keepalive_withheld = not ok
+        if ok:
+            self._write(self.link.send(KeepAlive(self.watchdog_ms)))
+        if resumed:
+            self._write(self.link.send(QueryStatus()))
+        return ok
+
     def _tick(self, next_keepalive: float) -> float:
         now = time.monotonic()
         if not self.transport.connected:
             return next_keepalive
         self._write(self.link.tick())
-        if now >= next_keepalive:
-            self._write(self.link.send(KeepAlive(self.watchdog_ms)))
+        if now >= next_keepalive and self._feed_watchdog():  # while withheld, asked again every tick
             next_keepalive = now + self.watchdog_ms / 4000
         with self._expect_lock:
             late = [(leaf, want[0]) for leaf, want in self._expect.items() if now > want[2]]

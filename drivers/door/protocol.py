@@ -144,6 +144,7 @@ class RejectReason(enum.IntEnum):
     BAD_PAYLOAD = 2
     EMERGENCY = 3  # close/lock refused: emergency input holds the leaves open
     WATCHDOG = 4  # open refused: watchdog tripped, send KEEPALIVE first
+    INTERLOCK = 5  # open (or a close that would release a lock) refused: the other leaf is not closed and locked
 
 
 class NakReason(enum.IntEnum):
