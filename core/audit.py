@@ -28,6 +28,7 @@ ACTIONS = frozenset({
     "config.loaded", "config.changed", "maintenance.enter", "maintenance.exit",
     "door.override", "device.test", "tamper", "technician.login", "technician.logout",
     "officer.action", "emergency", "gate.start", "gate.stop", "watchlist.updated",
+    "service.out", "service.in", "recovery", "passage.interrupted", "officer.alert", "door.fault",
 })
 
 

@@ -46,11 +46,18 @@ def configure(level: str = "info", fmt: str = "auto", stream=None, **bound) -> N
     renderer = structlog.dev.ConsoleRenderer(colors=False) if fmt == "console" else structlog.processors.JSONRenderer(sort_keys=True)
     structlog.reset_defaults()
     structlog.contextvars.clear_contextvars()
-    if bound:
-        structlog.contextvars.bind_contextvars(**bound)
+    fixed = dict(bound)
+
+    def add_bound(_logger, _method, event_dict):
+        # Not contextvars: worker and driver threads do not inherit them, and every line needs the gate id.
+        for key, value in fixed.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_bound,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,

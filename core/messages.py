@@ -24,6 +24,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
     "passage.step_back": {"en": "Please step back out of the gate.", "zh-TW": "請退出通道。"},
     "passage.take_belongings": {"en": "Please take all your belongings.", "zh-TW": "請帶走您的隨身物品。"},
     "passage.proceed": {"en": "Thank you. Please proceed.", "zh-TW": "謝謝，請通行。"},
+    "passage.wrong_way": {"en": "This gate is one way only. Please go back.", "zh-TW": "本通道為單向通行，請退回。"},
     "passage.see_officer": {"en": "Please see an officer.", "zh-TW": "請洽查驗人員。"},
     "passage.emergency": {"en": "Emergency: both doors are open. Please leave calmly.",
                           "zh-TW": "緊急狀況：閘門已開啟，請保持冷靜離開。"},

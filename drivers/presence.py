@@ -45,6 +45,7 @@ class Body:
     persons: int  # bodies in this blob: a blob wider than max_body_beams is two people pressed together
     direction: Direction
     height: HeightClass
+    origin: float  # the beam (centre of the span) where this body first appeared: 0 entry side, N-1 exit side
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,7 @@ class PresenceTracker:
         else:
             height = HeightClass.CHILD
         return Body(tr.id, tr.first, tr.last, persons_in(tr.first, tr.last, c.max_body_beams),
-                    _direction(tr), height)
+                    _direction(tr), height, tr.born_centre)
 
     def _tailgating(self, persons: list[Body]) -> bool:
         if any(b.persons > 1 for b in persons):

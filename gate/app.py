@@ -26,6 +26,7 @@ from drivers.mrz_reader.driver import MrzReader
 from drivers.screen.driver import RecordingScreen, Screen
 from gate.config import GateConfig
 from gate.controller import Devices, GateController, PassageRecord
+from gate.journal import PassageJournal
 from gate.reactor import Reactor
 from gate.steps import ChipStep, EnrolmentStore, FaceStep, FingerStep
 from icao9303.trust import CRL_SUFFIXES, TrustStore
@@ -91,8 +92,10 @@ class GateApp:
         self.audit = audit.AuditLog(data / "audit.jsonl")
         self.passages = self.reactor.add(PassageLog(data / "passages.jsonl"))
         call = self.reactor.call_from_thread
+        # The door's watchdog is fed only while the controller proves the loop turns and it serves.
         self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s, lock_on_stop=True,
-                                               emit=lambda ev: call(self.controller.door_event, ev))
+                                               emit=lambda ev: call(self.controller.door_event, ev),
+                                               alive=lambda: self.controller.alive())
         self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, emit=lambda ev: call(self.controller.mrz_event, ev))
         self.chip_reader = PcscReader.from_config(cfg.devices.chip_reader)
         self.camera = Camera.from_config(cfg.devices.camera, emit=lambda ev: call(self.controller.device_event, ev))
@@ -107,9 +110,11 @@ class GateApp:
             raise ConfigError(cfg.source or "(gate config)", "storage.template_key", "nothing",
                               "a template key: eligibility.require_fingerprint needs enrolled templates")
         self.enrolment = finger.store if finger else None
+        required = (self.mrz, self.chip_reader, self.camera) + ((self.scanner,) if finger else ())
         devices = Devices(self.door, self.mrz, ChipStep(cfg, load_trust(cfg), self.chip_reader),
-                          FaceStep(cfg, self.camera), finger, self.screen)
-        self.controller = GateController(cfg, self.reactor, devices, on_record=self.passages.write)
+                          FaceStep(cfg, self.camera), finger, self.screen, required)
+        self.controller = GateController(cfg, self.reactor, devices, on_record=self.passages.write,
+                                         journal=PassageJournal(data / "passage.journal"), audit=self.audit)
         for component in (self.door, self.mrz, self.chip_reader, self.camera, self.scanner, self.screen):
             self.reactor.add(component)
         self.hotplug = self._hotplug()

@@ -1,36 +1,54 @@
-"""The gate's glue: drivers in, PassageMachine transitions and door commands out.
+"""The gate's glue: drivers in, PassageMachine events and door commands out.
 
 Everything here runs on the reactor loop. Driver events arrive through
-`reactor.call_from_thread`; blocking work (chip read, face and fingerprint pipelines) runs
-in worker threads via `reactor.run_blocking`. Each state of the machine says what the doors
-must be (`passage.DOORS`); `_apply_doors` is the only place that commands them.
+`reactor.call_from_thread`; blocking work (chip read, face and fingerprint pipelines) runs in
+worker threads via `reactor.run_blocking`. The machine (`gate/passage.py`) is the authority:
+each lane state says what the doors must be (`DOORS`) and `_apply_doors` is the only place that
+commands them, only ever opening a leaf once the other is *reported* closed and locked.
 
-One passage, in order: MRZ read → chip read and passive authentication → eligibility →
-entry opens → one adult walks in → entry locks → face (quality, liveness, match against the
-chip photo) and, when enrolled or required, fingerprint → exit opens and the traveller leaves,
-or the entry reopens and the traveller steps back out. Each passage ends in a record.
+One passage, in order: MRZ read → chip read and passive authentication → eligibility → journal
+→ entry opens → one adult walks in → entry locks → face (quality, liveness, match against the
+chip photo) and, when enrolled or required, fingerprint → decision → exit opens and the traveller
+leaves, or the entry reopens and the traveller steps back out. Each passage ends in a record.
+
+Supervision: a device that is lost (or a door fault, or tamper) takes the lane out of service,
+with anyone inside sent back through the entry; when every required device is healthy again
+and the mantrap is clear the lane returns to service by itself. An unexpected error ends the
+passage, never the process.
 """
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core import logs
+from core.audit import AuditLog
+from core.component import Component, LinkDown, LinkUp
+from core.errors import DeviceError
 from core.reasons import Reason, guidance_for
-from drivers.door.driver import DoorController
-from drivers.door.protocol import Beams, Emergency, Leaf, LeafState, Position, Status
+from drivers.door.driver import CommandFailed, DoorController, LeafFault
+from drivers.door.protocol import (
+    Beams, Emergency, Leaf, LeafState, Position, PowerState, Reject, RejectReason, Status, Tamper, Watchdog,
+)
 from drivers.mrz_reader.driver import MrzRead, MrzReader
-from drivers.presence import Presence, PresenceConfig, PresenceTracker
+from drivers.presence import Direction, Presence, PresenceConfig, PresenceTracker
 from drivers.screen.driver import Screen
 from gate.config import GateConfig
 from gate.decision import Verdict, document_verdict
-from gate.passage import PassageMachine
+from gate.journal import JournalError, PassageJournal
+from gate.passage import DOORS, TIMEOUTS, PassageMachine
 from gate.steps import ChipOutcome, ChipStep, FaceStep, FingerStep
 
 log = logs.get("controller")
+
+HEALTH_POLL_S = 0.5
+HEALTH_HOLD_S = 1.0        # a device must stay lost (or healthy) this long to change the lane
+HEARTBEAT_S = 0.1
 
 
 @dataclass
@@ -43,7 +61,7 @@ class PassageRecord:
     passage_id: str
     gate_id: str
     started: str
-    outcome: str = "open"              # cleared | refused_document | refused_biometric | abandoned | aborted
+    outcome: str = "open"   # cleared | refused_document | refused_biometric | abandoned | exit_timeout | aborted
     reasons: list[str] = field(default_factory=list)
     reason_detail: dict[str, str] = field(default_factory=dict)
     document: dict = field(default_factory=dict)
@@ -53,6 +71,15 @@ class PassageRecord:
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if k != "t0"}
+
+
+@dataclass(frozen=True)
+class OfficerAlert:
+    """Something an officer must come and see: a refer-back, a stranded person, tamper, a fault."""
+    reason: str
+    passage_id: str | None
+    detail: str
+    at: str
 
 
 @dataclass
@@ -65,152 +92,491 @@ class Devices:
     face: FaceStep
     finger: FingerStep | None  # None when no templates are enrolled on this gate
     screen: Screen
+    required: tuple[Component, ...] = ()   # whose health decides whether the lane is in service
+
+
+class Aborted(Exception):
+    """The passage in progress must end now (a device was lost, the lane was taken out of service)."""
+
+    def __init__(self, reason: Reason, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+# The lane states a passage can be aborted from (`abort`): the traveller has not been cleared.
+_ABORTABLE = ("reading_document", "entering", "confirming_occupancy", "face", "finger", "deciding")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
 
 
 class GateController:
-    def __init__(self, cfg: GateConfig, reactor, devices: Devices, on_record=lambda record: None):
+    def __init__(self, cfg: GateConfig, reactor, devices: Devices, *, on_record=lambda record: None,
+                 journal: PassageJournal | None = None, audit: AuditLog | None = None,
+                 on_alert: Callable[[OfficerAlert], None] = lambda alert: None):
         self.cfg = cfg
         self.reactor = reactor
         self.dev = devices
         self.on_record = on_record
-        self.machine = PassageMachine(on_state=self._on_state)
+        self.journal = journal
+        self.audit = audit
+        self.on_alert = on_alert
         self.presence = PresenceTracker(PresenceConfig(beams=cfg.devices.door.beams))
         self.last_presence: Presence | None = None
         self.leaves: dict[Leaf, LeafState | None] = {Leaf.ENTRY: None, Leaf.EXIT: None}
         self.emergency = False
+        self.tamper = False
+        self.door_fault: str | None = None     # a leaf fault or failed command, until the leaves obey again
         self.language = cfg.devices.screen.languages[0]
         self.records: list[PassageRecord] = []
+        self.alerts: list[OfficerAlert] = []
+        self.heartbeat = time.monotonic()
+        self._commanded: dict[Leaf, str | None] = {Leaf.ENTRY: None, Leaf.EXIT: None}
+        self._visits = 0                          # state entries so far: a timeout belongs to one visit
         self._mrz: asyncio.Queue[MrzRead] = asyncio.Queue(maxsize=1)
         self._changed = asyncio.Event()
         self._passage: asyncio.Task | None = None
+        self._cancel = threading.Event()       # the current passage's worker threads stop when set
+        self._abort: Aborted | None = None
         self._mantrap_flags: set[Reason] = set()
+        self._traveller_track: int | None = None
+        self._decision = False
+        self._serving: asyncio.Task | None = None
+        self._since: dict[str, tuple[bool, float]] = {}   # device -> (healthy, since when)
+        self._lost: dict[str, str] = {}          # device -> why, while the lane is out of service for it
+        self._journal_id: str | None = None      # the passage in progress
+        self._against_flow = False
+        self.machine = PassageMachine(self, on_state=self._on_state)
 
-    # -- driver events (on the loop) ------------------------------------------------
+    # -- the machine's facts (guards) --------------------------------------------------
+    def mantrap_empty(self) -> bool:
+        p = self.last_presence
+        return p is not None and p.occupancy == 0 and not p.bodies and not p.objects_left
+
+    def entry_secured(self) -> bool:
+        return self._leaf_locked(Leaf.ENTRY)
+
+    def exit_secured(self) -> bool:
+        return self._leaf_locked(Leaf.EXIT)
+
+    def decision_positive(self) -> bool:
+        return self._decision and not self._mantrap_flags
+
+    def _leaf_locked(self, leaf: Leaf) -> bool:
+        state = self.leaves[leaf]
+        return state is not None and state.position == Position.CLOSED and state.locked
+
+    def alive(self) -> bool:
+        """For the door driver's keep-alive: the loop is turning and the controller is serving."""
+        serving = self._serving is not None and not self._serving.done()
+        return serving and time.monotonic() - self.heartbeat < self.cfg.devices.door.watchdog_ms / 2000
+
+    # -- driver events (on the loop) ------------------------------------------------------
     def door_event(self, ev) -> None:
-        if isinstance(ev, Status):  # the full picture, after (re)connection or a query
-            self.leaves[Leaf.ENTRY], self.leaves[Leaf.EXIT] = ev.entry, ev.exit
-            self.last_presence = self.presence.update(time.monotonic(), ev.beams.low, ev.beams.high)
-            if ev.emergency != self.emergency:
+        match ev:
+            case Status():
+                self.leaves[Leaf.ENTRY], self.leaves[Leaf.EXIT] = ev.entry, ev.exit
+                self._beams(ev.beams)
+                self._set_tamper(ev.tamper)
                 self._set_emergency(ev.emergency)
-        elif isinstance(ev, Beams):
-            self.last_presence = self.presence.update(time.monotonic(), ev.low, ev.high)
-            self._watch_mantrap()
-        elif isinstance(ev, LeafState):
-            self.leaves[ev.leaf] = ev
-        elif isinstance(ev, Emergency):
-            self._set_emergency(ev.active)
+                self._check_door_fault_cleared()
+                self._apply_doors()
+            case Beams():
+                self._beams(ev)
+            case LeafState():
+                self.leaves[ev.leaf] = ev
+                self._check_door_fault_cleared()
+                self._apply_doors()          # an open waiting on the other leaf's lock may go now
+            case Emergency(active=active):
+                self._set_emergency(active)
+            case Tamper(active=active):
+                self._set_tamper(active)
+            case LeafFault(leaf=leaf, expected=expected):
+                self._door_fault(f"{leaf.name.lower()} leaf did not reach {expected.name.lower()}")
+            case CommandFailed(command=command, attempts=n):
+                self._door_fault(f"{type(command).__name__} not acknowledged after {n} attempts")
+            case Reject(command=command, reason=reason):
+                if reason != RejectReason.EMERGENCY:   # under emergency the firmware refuses close/lock: expected
+                    log.warning("door_reject", command=command, reason=reason.name)
+                self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}   # re-apply when the facts change
+            case LinkUp():
+                self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}   # the controller's state is re-read (HELLO)
+            case LinkDown(reason=reason):
+                log.warning("door_link_down", reason=reason)
+            case Watchdog(tripped=tripped):
+                self._audit("door.fault", what="watchdog", tripped=tripped)
+                self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}
+            case PowerState(state=power):
+                self._audit("door.fault", what="power", state=power.name.lower())
         self._changed.set()
 
     def mrz_event(self, ev) -> None:
-        if not isinstance(ev, MrzRead):
-            return
-        if self.machine.state != "idle" or self._mrz.full():
-            log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
-            return
-        self._mrz.put_nowait(ev)
+        if isinstance(ev, MrzRead):
+            if self.machine.state != "idle" or self._mrz.full():
+                log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
+                return
+            self._mrz.put_nowait(ev)
+        self._changed.set()
 
     def device_event(self, ev) -> None:
-        """Link and stream changes of the camera and the fingerprint scanner."""
+        """Link and stream changes of the camera and the fingerprint scanner (health polls decide)."""
         log.info("device_event", kind=type(ev).__name__, detail=getattr(ev, "reason", None))
+        self._changed.set()
 
-    def _watch_mantrap(self) -> None:
-        """While one traveller is being let in and verified, remember anything that says a second
-        body or a child is in the mantrap: a glance at one instant can miss a tailgater."""
-        p = self.last_presence
-        if p is None or self.machine.state not in ("entering", "verifying"):
+    def _beams(self, ev: Beams) -> None:
+        self.last_presence = p = self.presence.update(time.monotonic(), ev.low, ev.high)
+        state = self.machine.state
+        if state in ("entering", "confirming_occupancy", "face", "finger", "deciding"):
+            # A glance at one instant can miss a tailgater: remember anything seen while one
+            # traveller is let in and verified.
+            if p.tailgating or p.occupancy > 1:
+                self._mantrap_flags.add(Reason.TAILGATING)
+            if p.children:
+                self._mantrap_flags.add(Reason.BELOW_MIN_HEIGHT)
+            if self._traveller_track is None and p.bodies:
+                self._traveller_track = p.bodies[0].track
+        elif state == "exiting" and self._came_from_exit(p):
+            self._against_flow = True
+            self._alert(Reason.AGAINST_FLOW, "a body appeared at the exit leaf and walked in")
+            self._show_reason(Reason.AGAINST_FLOW)
+            self.machine.send("against_flow")
+        elif state == "idle" and p.occupancy > 0:
+            self._alert(Reason.MANTRAP_OCCUPIED, f"{p.occupancy} person(s) in the mantrap while idle")
+            self.machine.send("occupied")
+
+    def _came_from_exit(self, p: Presence) -> bool:
+        last = self.cfg.devices.door.beams - 1
+        return any(b.track != self._traveller_track and b.origin >= last - 0.5
+                   and b.direction != Direction.TOWARD_EXIT for b in p.bodies)
+
+    # -- faults, tamper, emergency ---------------------------------------------------------
+    def _door_fault(self, what: str) -> None:
+        if self.emergency:
+            return  # the firmware holds both leaves open and refuses the rest: not a fault
+        if self.door_fault is None:
+            log.error("door_fault", what=what)
+            self._audit("door.fault", what=what)
+        self.door_fault = what
+        self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}  # commanded again until the leaves obey
+        self._device_lost("door", what)
+
+    def _check_door_fault_cleared(self) -> None:
+        if self.door_fault is None:
             return
-        if p.tailgating or p.occupancy > 1:
-            self._mantrap_flags.add(Reason.TAILGATING)
-        if p.children:
-            self._mantrap_flags.add(Reason.BELOW_MIN_HEIGHT)
+        want = dict(zip((Leaf.ENTRY, Leaf.EXIT), DOORS[self.lane_state]))
+        if all(want[leaf] == "open" or self._leaf_locked(leaf) for leaf in Leaf):
+            log.info("door_fault_cleared", was=self.door_fault)
+            self.door_fault = None
 
-    # -- state → hardware -----------------------------------------------------------
-    def _on_state(self, state: str) -> None:
-        log.info("passage_state", state=state)
-        self._apply_doors()
-
-    def _apply_doors(self) -> None:
-        for leaf, want in zip((Leaf.ENTRY, Leaf.EXIT), self.machine.doors):
-            if want == "open":
-                self.dev.door.open(leaf)
-            else:
-                self.dev.door.lock(leaf)
-
-    def _show(self, message_id: str, **params) -> None:
-        self.dev.screen.show(message_id, self.language, params or None)
+    def _set_tamper(self, active: bool) -> None:
+        if active == self.tamper:
+            return
+        self.tamper = active
+        self._audit("tamper", active=active)
+        if active:
+            self._alert(Reason.TAMPER, "the door controller reports a leaf forced or its housing open")
+            self._device_lost("door", "tamper")
 
     def _set_emergency(self, active: bool) -> None:
         if active == self.emergency:
             return
         self.emergency = active
+        self._audit("emergency", active=active)
         if active:
-            if self._passage and not self._passage.done():
-                self._passage.cancel()
+            self._abort_passage(Reason.EMERGENCY, "emergency input")
             self.machine.send("emergency_on")
             self._show("passage.emergency")
         else:
+            self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}
             self.machine.send("emergency_off")
 
-    # -- waiting ---------------------------------------------------------------------
-    async def _until(self, predicate, timeout_s: float) -> bool:
-        deadline = time.monotonic() + timeout_s
+    def _device_lost(self, device: str, why: str) -> None:
+        if device in self._lost:
+            return
+        self._lost[device] = why
+        self._audit("service.out", device=device, why=why)
+        log.error("device_lost", device=device, why=why)
+        if self.machine.healthy:
+            self.machine.send("device_lost")
+        if self.machine.state not in ("exiting", "exit_attention"):  # a cleared traveller still walks out
+            self._abort_passage(Reason.FAULT, f"{device}: {why}")
+        if self.machine.state == "idle":
+            self.machine.send("taken_out_of_service")
+            self._show("gate.out_of_service")
+
+    def _device_restored(self, device: str) -> None:
+        why = self._lost.pop(device, None)
+        if why is None:
+            return
+        self._audit("service.in", device=device, was=why)
+        log.info("device_restored", device=device)
+        if not self._lost and not self.machine.healthy:
+            self.machine.send("devices_restored")
+            if self.machine.state == "out_of_service":
+                self.machine.send("back_in_service")
+
+    def _health(self) -> dict[str, str | None]:
+        """Each required device: None when usable, else why not."""
+        out: dict[str, str | None] = {}
+        door = self.dev.door
+        out["door"] = ("tamper" if self.tamper else self.door_fault if self.door_fault
+                       else None if door.state.link_up else "link down")
+        for comp in self.dev.required:
+            status = comp.status()
+            out[comp.name] = None if status.healthy else status.detail
+        return out
+
+    async def _heartbeat(self) -> None:
+        """Proves the loop turns (the door driver feeds the door's watchdog only while it does)."""
+        while True:
+            self.heartbeat = time.monotonic()
+            await asyncio.sleep(HEARTBEAT_S)
+
+    async def _supervise(self) -> None:
+        """Device health with hysteresis: out of service when a device stays unusable, back when
+        every device stays usable; a door that disobeys is commanded again."""
+        while True:
+            health = await self.reactor.run_blocking(self._health)
+            now = time.monotonic()
+            for name, problem in health.items():
+                ok = problem is None
+                was, since = self._since.get(name, (ok, now))
+                if ok != was:
+                    since = now
+                self._since[name] = (ok, since)
+                if now - since < HEALTH_HOLD_S:
+                    continue
+                if ok:
+                    self._device_restored(name)
+                else:
+                    self._device_lost(name, problem)
+            if self.door_fault is not None:
+                self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}
+                self._apply_doors()
+            await asyncio.sleep(HEALTH_POLL_S)
+
+    # -- state → hardware ------------------------------------------------------------------
+    def _on_state(self, state: str) -> None:
+        log.info("passage_state", state=state)
+        self.lane_state = state
+        self._visits += 1
+        timeout = TIMEOUTS.get(state)
+        if timeout is not None:  # never at construction: the machine enters `recovering` before any loop runs
+            delay = getattr(self.cfg.timeouts, timeout.setting) * timeout.factor
+            asyncio.get_running_loop().call_later(delay, self._expire, state, self._visits)
+        self._apply_doors()
+        self._changed.set()
+
+    def _expire(self, state: str, visit: int) -> None:
+        """A per-state timeout: fires only if the machine is still in the same visit of that state."""
+        if self.machine.state != state or self._visits != visit:
+            return
+        timeout = TIMEOUTS[state]
+        log.warning("state_timeout", state=state, reason=timeout.reason.value)
+        if timeout.reason.refer_to_officer:
+            self._alert(timeout.reason, f"timed out in {state}")
+        self._show_reason(timeout.reason)
+        self.machine.send(timeout.event)
+        if state == "exit_clear":
+            self._door_fault("exit leaf not reported locked after the traveller left")
+
+    def _apply_doors(self) -> None:
+        """Command each leaf towards what the state requires; open a leaf only once the other is
+        reported closed and locked (the firmware refuses otherwise too). Idempotent."""
+        if self.emergency or not self.dev.door.state.link_up:
+            return  # the door controller holds both open by itself / re-applied on the STATUS after HELLO
+        want = dict(zip((Leaf.ENTRY, Leaf.EXIT), DOORS[self.lane_state]))
+        for leaf in (Leaf.ENTRY, Leaf.EXIT):
+            other = Leaf.EXIT if leaf == Leaf.ENTRY else Leaf.ENTRY
+            if want[leaf] == "open" and not self._leaf_locked(other):
+                continue  # re-applied when the other leaf reports locked
+            if self._commanded[leaf] == want[leaf]:
+                continue
+            try:
+                (self.dev.door.open if want[leaf] == "open" else self.dev.door.lock)(leaf)
+            except DeviceError as exc:
+                log.warning("door_command_failed", leaf=leaf.name, error=str(exc))
+                continue  # the link is down: re-applied on LinkUp
+            self._commanded[leaf] = want[leaf]
+
+    def _show(self, message_id: str, **params) -> None:
+        try:
+            self.dev.screen.show(message_id, self.language, params or None)
+        except DeviceError as exc:
+            log.warning("screen_failed", error=str(exc), message_id=message_id)
+
+    def _show_reason(self, reason: Reason) -> None:
+        self._show(reason.guidance)
+
+    def _alert(self, reason: Reason, detail: str) -> None:
+        passage_id = self._journal_id
+        alert = OfficerAlert(reason.value, passage_id, detail, _now())
+        self.alerts.append(alert)
+        log.warning("officer_alert", reason=reason.value, passage_id=passage_id, detail=detail)
+        self._audit("officer.alert", reason=reason.value, passage_id=passage_id, detail=detail)
+        try:
+            self.on_alert(alert)
+        except Exception as exc:  # the alert is in the audit trail whatever the sink does
+            log.error("alert_sink_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _audit(self, action: str, **details) -> None:
+        if self.audit is not None:
+            self.audit.append("gate", action, gate_id=self.cfg.gate.id, **details)
+
+    # -- waiting ---------------------------------------------------------------------------
+    async def _until(self, predicate, timeout_s: float | None = None) -> bool:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while not predicate():
-            left = deadline - time.monotonic()
+            if self._abort is not None:
+                raise self._abort
+            left = 0.25 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return False
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), min(left, 0.25))
-            except TimeoutError:
-                pass
+            await self._wait_changed(min(left, 0.25))
         return True
+
+    async def _wait_changed(self, timeout_s: float) -> None:
+        """Until a driver event or `timeout_s`. Not `asyncio.wait_for`: on Python 3.11 it can swallow
+        a cancellation that arrives as the event is set, and a cancelled passage would run on."""
+        self._changed.clear()
+        waiter = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=timeout_s)
+        finally:
+            waiter.cancel()
 
     def occupancy(self) -> int:
         p = self.last_presence
         return 0 if p is None else p.occupancy
 
-    # -- main loop ---------------------------------------------------------------------
+    # -- main loop ---------------------------------------------------------------------------
     async def serve(self) -> None:
-        """Recover, then serve travellers until cancelled."""
-        while True:
-            if self.machine.state == "recovering":
-                await self.recover()
-            if self.machine.state != "idle":
-                await self._until(lambda: self.machine.state == "recovering", 3600)
-                continue
-            self._show("gate.welcome")
-            read = await self._mrz.get()
-            if self.machine.state != "idle":
-                continue
-            self._passage = asyncio.create_task(self.passage(read))
-            try:
-                await self._passage
-            except asyncio.CancelledError:
-                if not self.emergency:
+        """Serve travellers until cancelled; no error ends this loop."""
+        self._serving = asyncio.current_task()
+        self._record_interrupted()
+        helpers = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._supervise())]
+        try:
+            while True:
+                try:
+                    await self._serve_once()
+                except asyncio.CancelledError:
                     raise
-            except Exception:
-                # A bug or a device failure must not stop the gate: end this passage, recover.
-                log.exception("passage_failed")
-                if self.machine.state not in ("recovering", "emergency"):
-                    self.machine.send("fault")
+                except Exception as exc:
+                    log.exception("controller_error")
+                    self._audit("service.out", device="controller", why=f"{type(exc).__name__}: {exc}")
+                    await asyncio.sleep(0.5)  # a fault that repeats must not spin the loop
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+
+    async def _serve_once(self) -> None:
+        state = self.machine.state
+        if state == "recovering":
+            await self.recover()
+        elif state == "idle" and not self.machine.healthy:
+            self.machine.send("taken_out_of_service")
+        elif state == "idle":
+            self._show("gate.welcome")
+            read = await self._next_document()
+            if read is None or self.machine.state != "idle":
+                return
+            await self._run_passage(read)
+        elif state in ("returning", "entry_attention"):
+            await self._until(self.mantrap_empty)
+            self.machine.send("returned")
+        elif state in ("exiting", "exit_attention"):
+            await self._until(self.mantrap_empty)
+            self.machine.send("exited")
+        elif state == "exit_clear":
+            await self._until(lambda: self.exit_secured() and self.mantrap_empty())
+            if self.machine.state == "exit_clear":
+                self.machine.send("exit_locked")
+        else:  # out_of_service, maintenance, emergency: events move the machine
+            if state == "out_of_service":
+                self._show("gate.out_of_service")
+            await self._until(lambda: self.machine.state != state)
+
+    async def _next_document(self) -> MrzRead | None:
+        """The next MRZ read, or None when the lane leaves idle first (an alarm, a fault)."""
+        while self.machine.state == "idle":
+            try:
+                return self._mrz.get_nowait()
+            except asyncio.QueueEmpty:
+                await self._wait_changed(0.25)
+        return None
+
+    async def _run_passage(self, read: MrzRead) -> None:
+        self._abort = None
+        self._cancel = threading.Event()
+        self._passage = asyncio.current_task()
+        try:
+            await self.passage(read)
+        finally:
+            self._passage = None
+            self._abort = None
+
+    def _abort_passage(self, reason: Reason, detail: str) -> None:
+        """End the passage in progress: its waits raise, its worker threads stop at their next check."""
+        if self._journal_id is None:
+            return
+        self._cancel.set()
+        if self.dev.finger is not None:
+            self.dev.finger.scanner.cancel()
+        self._abort = Aborted(reason, detail)
+        self._changed.set()
 
     async def recover(self) -> None:
-        """Boot or after an emergency: lock both leaves; if someone is inside, send them back out
-        through the entry (never through the exit: a restart must not clear anyone)."""
+        """Boot, after an emergency, a fault or maintenance: lock both leaves; if anyone is inside,
+        send them back out through the entry (never the exit: a restart clears nobody)."""
+        def still() -> bool:
+            return self.machine.state == "recovering"
+
         self._apply_doors()
-        await self._until(lambda: self.last_presence is not None, 2.0)
+        if not await self._until(lambda: self.last_presence is not None or not still(), 2.0):
+            self._show("gate.out_of_service")      # no beams, no service: the door link is down
+            await self._until(lambda: self.last_presence is not None or not still())
+        if not still():
+            return
         if self.occupancy() > 0:
             log.warning("recover_mantrap_occupied", occupancy=self.occupancy())
+            self._audit("recovery", occupancy=self.occupancy())
             self._show("passage.step_back")
-            self.dev.door.open(Leaf.ENTRY)
-            await self._until(lambda: self.occupancy() == 0, self.cfg.timeouts.passage_s)
-            self.dev.door.lock(Leaf.ENTRY)
-        self.machine.send("recovered")
+            self.machine.send("occupied")
+            return
+        if not await self._until(lambda: self.mantrap_empty() or not still(), 1.0):
+            self._show("passage.take_belongings")      # an object: wait for it to be removed
+            if not await self._until(lambda: self.mantrap_empty() or not still(), self.cfg.timeouts.passage_s):
+                self._alert(Reason.OBJECT_LEFT, "an object in the mantrap at recovery")
+                await self._until(lambda: self.mantrap_empty() or not still())
+        if still():
+            self.machine.send("recovered")
 
+    def _record_interrupted(self) -> None:
+        """A passage the previous process left open is recorded now as interrupted."""
+        if self.journal is None:
+            return
+        try:
+            pending = self.journal.pending()
+            detail = "gate process ended mid-passage"
+        except JournalError as exc:
+            pending, detail = {"passage_id": uuid.uuid4().hex}, str(exc)
+        if pending is None:
+            return
+        record = PassageRecord(pending["passage_id"], self.cfg.gate.id, str(pending.get("started", _now())))
+        record.document = pending.get("document", {}) if isinstance(pending.get("document"), dict) else {}
+        self._audit("passage.interrupted", passage_id=record.passage_id, state=str(pending.get("state")))
+        self._finish(record, "aborted", [Reason.INTERRUPTED], {Reason.INTERRUPTED: detail})
+
+    # -- one passage -------------------------------------------------------------------------
     async def passage(self, read: MrzRead) -> PassageRecord:
-        record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, dt.datetime.now(dt.timezone.utc).isoformat())
+        record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, _now())
+        self._journal_id = record.passage_id
+        self._decision = False
         try:
             self.machine.send("document_presented")
+            self._journal(record, "reading_document")
             self._show("document.reading")
             verdict, chip = await self._check_document(read, record)
             record.timings_s["document"] = round(time.monotonic() - record.t0, 3)
@@ -218,51 +584,90 @@ class GateController:
                 self._show(verdict.guidance)
                 self.machine.send("document_refused")
                 return self._finish(record, "refused_document", verdict.reasons)
+            # The entry opens only with the exit reported locked and the mantrap empty.
+            if not await self._until(lambda: self.exit_secured() and self.mantrap_empty(),
+                                     2 * self.cfg.timeouts.door_travel_s):
+                what = "exit leaf not reported locked" if not self.exit_secured() else "mantrap not empty"
+                if not self.exit_secured():
+                    self._door_fault(what)
+                raise Aborted(Reason.FAULT, what)
             self._mantrap_flags.clear()
+            self._against_flow = False
+            self._traveller_track = None
+            self._journal(record, "entering")
             self.machine.send("document_accepted")
             self._show("passage.enter")
             t_enter = time.monotonic()
-            if not await self._until(self._walked_in, self.cfg.timeouts.document_s):
-                self.machine.send("entry_abandoned")
+            if not await self._until(lambda: self._walked_in() or self.machine.state != "entering"):
+                raise AssertionError("unreachable: an unbounded wait returned False")
+            if self.machine.state != "entering":  # entry_timeout: nobody came in
                 return self._finish(record, "abandoned", [Reason.ENTRY_TIMEOUT])
             self.machine.send("entered")
-            # Nobody else gets in: verification starts once the entry leaf is closed and locked.
-            entry_locked = await self._until(lambda: self._leaf_locked(Leaf.ENTRY), 2 * self.cfg.timeouts.door_travel_s)
+            # Nothing is verified with the entry open: wait for it to be reported locked.
+            await self._until(lambda: self.entry_secured() or self.machine.state != "confirming_occupancy")
             record.timings_s["enter"] = round(time.monotonic() - t_enter, 3)
-            reasons = sorted(self._mantrap_flags) or ([] if entry_locked else [Reason.ENTRY_NOT_CLOSED])
-            if not reasons:
-                reasons = await self._verify_biometrics(chip, record)
+            if self.machine.state != "confirming_occupancy":  # entry_not_closed
+                return self._finish(record, "refused_biometric", [Reason.ENTRY_NOT_CLOSED])
+            if self._mantrap_flags:
+                return self._refuse(record, sorted(self._mantrap_flags))
+            self.machine.send("occupancy_confirmed")
+            reasons = await self._verify_biometrics(chip, record)
             reasons = sorted(self._mantrap_flags) or reasons  # a tailgater seen during verification too
+            self._decision = not reasons
             if reasons:
-                self._show(guidance_for(reasons))
-                self.machine.send("refused")
-                await self._until(lambda: self.occupancy() == 0, self.cfg.timeouts.passage_s)
-                self.machine.send("returned")
-                return self._finish(record, "refused_biometric", reasons)
+                return self._refuse(record, reasons)
             self.machine.send("verified")
             self._show("passage.proceed")
             t_exit = time.monotonic()
-            await self._until(lambda: self.occupancy() == 0, self.cfg.timeouts.passage_s)
+            await self._until(lambda: self.mantrap_empty() or self.machine.state != "exiting")
             record.timings_s["exit"] = round(time.monotonic() - t_exit, 3)
-            self.machine.send("exited")
-            return self._finish(record, "cleared", [])
+            if self.machine.state == "exit_attention" and not self._against_flow:
+                return self._finish(record, "exit_timeout", [Reason.EXIT_TIMEOUT])
+            if self.machine.state == "exiting":
+                self.machine.send("exited")
+            # Against the flow: the traveller was cleared and the exit is open; the intruder is the
+            # officer's (alerted) and leaves by the exit too, while the serving loop waits.
+            detail = {Reason.AGAINST_FLOW: "someone came in from the exit side"} if self._against_flow else None
+            return self._finish(record, "cleared", [], detail)
+        except Aborted as ab:
+            self._cancel.set()
+            record = self._finish(record, "aborted", [ab.reason], {ab.reason: ab.detail})
+            if self.machine.state in _ABORTABLE:
+                self.machine.send("abort")
+            return record
         except asyncio.CancelledError:
+            self._cancel.set()
             self._finish(record, "aborted", [Reason.EMERGENCY if self.emergency else Reason.SHUTDOWN])
             raise
         except Exception as exc:
+            self._cancel.set()
+            log.exception("passage_failed", passage_id=record.passage_id)
             self._finish(record, "aborted", [Reason.FAULT], {Reason.FAULT: type(exc).__name__})
-            raise
+            if self.machine.state in _ABORTABLE:
+                self.machine.send("abort")
+            return record
         finally:
+            self._journal_id = None
             log.info("passage_done", passage_id=record.passage_id, outcome=record.outcome, reasons=record.reasons)
+
+    def _refuse(self, record: PassageRecord, reasons: list[Reason]) -> PassageRecord:
+        """Back out through the entry; a refer-back always reaches an officer."""
+        self._show(guidance_for(reasons))
+        self.machine.send("refused")
+        if any(Reason(r).refer_to_officer for r in reasons):
+            self._alert(Reason(next(r for r in reasons if Reason(r).refer_to_officer)),
+                        "refused in the mantrap: " + ", ".join(Reason(r).value for r in reasons))
+        return self._finish(record, "refused_biometric", reasons)
+
+    def _journal(self, record: PassageRecord, state: str) -> None:
+        if self.journal is not None:
+            self.journal.open({"passage_id": record.passage_id, "started": record.started, "state": state,
+                               "document": record.document})
 
     def _walked_in(self) -> bool:
         """Someone is in the mantrap and clear of the entry leaf's swing (beam 0)."""
         p = self.last_presence
         return p is not None and p.occupancy >= 1 and all(b.first > 0 for b in p.bodies)
-
-    def _leaf_locked(self, leaf: Leaf) -> bool:
-        state = self.leaves[leaf]
-        return state is not None and state.position == Position.CLOSED and state.locked
 
     async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, ChipOutcome | None]:
         if read.mrz is None:
@@ -270,7 +675,7 @@ class GateController:
         optical = read.mrz
         record.document = {"type": optical.doc_type, "issuer": optical.issuer, "nationality": optical.nationality,
                            "number": optical.document_number}
-        chip = await self.reactor.run_blocking(self.dev.chip.read, optical)
+        chip = await self._blocking(self.dev.chip.read, optical)
         record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in chip.timings_s.items()})
         if chip.error:
             record.document["chip_error"] = chip.error
@@ -279,12 +684,23 @@ class GateController:
         record.document.update(verdict.details)
         return verdict, chip
 
+    async def _blocking(self, fn, *args):
+        """A worker-thread step that an abort interrupts at once (the thread stops at its next check)."""
+        work = asyncio.ensure_future(self.reactor.run_blocking(fn, *args))
+        while True:
+            done, _ = await asyncio.wait({work}, timeout=0.1)
+            if done and self._abort is None:
+                return work.result()
+            if self._abort is not None:
+                work.add_done_callback(lambda f: f.exception())  # its result is dropped, its error too
+                raise self._abort
+
     async def _verify_biometrics(self, chip: ChipOutcome, record: PassageRecord) -> list[Reason]:
         """Face first; then, for enrolled travellers (or when the policy requires it), the
         fingerprint, fused with the face score at the target false-match rate."""
         t = time.monotonic()
         try:
-            face = await self.reactor.run_blocking(self.dev.face.verify, chip.face_image, self._show_threadsafe)
+            face = await self._blocking(self.dev.face.verify, chip.face_image, self._show_threadsafe, self._cancel)
         finally:
             if chip.face_image is not None:
                 chip.face_image.fill(0)  # the chip photo is a biometric sample too
@@ -292,17 +708,21 @@ class GateController:
         record.timings_s["face"] = round(time.monotonic() - t, 3)
         record.scores["face"] = face.scores
         if any(r is not Reason.FACE_NO_MATCH for r in face.reasons):  # liveness or capture failed: no fusion
+            self.machine.send("face_decided")
             return list(face.reasons)
         template = self.dev.finger.enrolled(chip.traveller_id) if self.dev.finger else None
         if template is None:
+            self.machine.send("face_decided")
             if self.cfg.eligibility.require_fingerprint:
                 return [Reason.FINGER_NOT_ENROLLED]
             return list(face.reasons)
+        self.machine.send("finger_required")
         t = time.monotonic()
         self._show("finger.place")
-        finger = await self.reactor.run_blocking(self.dev.finger.verify, template, self._show_threadsafe)
+        finger = await self._blocking(self.dev.finger.verify, template, self._show_threadsafe, self._cancel)
         record.timings_s["finger"] = round(time.monotonic() - t, 3)
         record.scores["finger"] = finger.scores
+        self.machine.send("finger_decided")
         if finger.score is None:
             return list(finger.reasons)
         fused = self.dev.face.fuse(face.score, finger.score)
@@ -319,4 +739,6 @@ class GateController:
         record.timings_s["total"] = round(time.monotonic() - record.t0, 3)
         self.records.append(record)
         self.on_record(record)
+        if self.journal is not None:
+            self.journal.close()   # after the record is durable
         return record

@@ -6,6 +6,7 @@ scores, timings) and keeps biometric samples only inside wiped-on-exit `Biometri
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,9 @@ class FaceStep:
         self.matcher = FaceMatcher(fmr=cfg.thresholds.face_fmr)
         self.fusion = ScoreFusion(cfg.thresholds.face_fmr)
 
-    def verify(self, reference: np.ndarray | None, show) -> FaceOutcome:
+    def verify(self, reference: np.ndarray | None, show, cancel: threading.Event) -> FaceOutcome:
+        """`cancel` (set when the passage is aborted) ends the capture at the next frame; every
+        buffer is wiped either way."""
         if reference is None:
             return FaceOutcome(False, None, (Reason.FACE_NO_CHIP_PHOTO,), {})
         with BiometricSample.from_array(reference, kind="chip photo") as ref_sample:
@@ -121,7 +124,7 @@ class FaceStep:
         t0 = time.monotonic()
         deadline = t0 + self.cfg.timeouts.face_capture_s
         try:
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not cancel.is_set():
                 try:
                     frame = self.camera.wait_frame(seq, timeout_s=min(1.0, max(0.05, deadline - time.monotonic())))
                 except CameraError:
@@ -208,10 +211,13 @@ class FingerStep:
     def enrolled(self, traveller_id: str) -> iso.Template | None:
         return self.store.lookup(traveller_id)
 
-    def verify(self, template: iso.Template, show) -> FingerOutcome:
+    def verify(self, template: iso.Template, show, cancel: threading.Event) -> FingerOutcome:
+        """`cancel` (set when the passage is aborted) ends the wait for a finger within one poll."""
         reference = self.verifier.matcher.prepare(template)
         last = None
         for attempt in range(1, self.cfg.thresholds.finger_attempts + 1):
+            if cancel.is_set():
+                return FingerOutcome(False, None, (Reason.FINGER_NOT_CAPTURED,), {"error": "cancelled", "attempts": attempt})
             try:
                 image = self.scanner.capture(timeout_s=self.cfg.timeouts.finger_capture_s)
             except EGateError as exc:

@@ -58,9 +58,11 @@ def test_reader_is_chosen_by_name(vpcd_ports):
     status = configured.status()
     assert status.name == "chip_reader" and status.healthy and "Virtual PCD 00 00: listed" in status.detail
     with pytest.raises(ReaderNotFound, match="2 readers"):
-        PcscReader("Virtual PCD")
+        PcscReader("Virtual PCD").reader
+    missing = PcscReader("ACS ACR1281")  # a reader missing at boot: the gate starts and waits for it
     with pytest.raises(ReaderNotFound, match="no reader"):
-        PcscReader("ACS ACR1281")
+        missing.reader
+    assert not missing.status().healthy and "no reader" in missing.status().detail
 
 
 def test_empty_slot_times_out_instead_of_hanging(vpcd_ports):

@@ -122,7 +122,7 @@ def test_a_restart_mid_passage_never_opens_the_exit(lane, cfg):
     first = RunningGate(cfg)
     with first as app:
         t = Traveller(lane, "genuine", "devries").start()
-        assert wait_for(lambda: app.controller.machine.state == "verifying", 30), app.controller.machine.state
+        assert wait_for(lambda: app.controller.machine.state == "face", 30), app.controller.machine.state
         first.stop()  # SIGTERM mid-passage
     assert app.controller.records[-1].outcome == "aborted" and app.controller.records[-1].reasons == [Reason.SHUTDOWN.value]
     status = lane.door.status()
@@ -151,7 +151,7 @@ def test_egate_run_check_reports_every_device(lane, cfg):
 def test_fire_alarm_mid_passage_opens_both_leaves_and_the_gate_recovers_after(lane, cfg):
     with RunningGate(cfg) as app:
         t = Traveller(lane, "genuine", "devries").start()
-        assert wait_for(lambda: app.controller.machine.state == "verifying", 30), app.controller.machine.state
+        assert wait_for(lambda: app.controller.machine.state == "face", 30), app.controller.machine.state
         lane.door.set_emergency(True)
         assert wait_for(lambda: app.controller.machine.state == "emergency", 5)
         status = lane.door.status()

@@ -28,3 +28,15 @@ def test_passage_like_flow_logs_no_image_template_or_secret():
     assert lines[3]["blob"] == "[2 bytes dropped]"
     text = stream.getvalue()
     assert "hunter2" not in text and "PRIVATE KEY" not in text and "90, 90" not in text and "Wlpa" not in text
+
+
+def test_every_line_carries_the_gate_id_whatever_thread_logs_it():
+    import threading
+
+    stream = io.StringIO()
+    logs.configure("info", "json", stream=stream, gate_id="TPE-T1-D-07")
+    worker = threading.Thread(target=lambda: logs.get("transport").warning("port_down", port="door"))
+    worker.start()
+    worker.join()
+    (line,) = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert line["event"] == "port_down" and line["gate_id"] == "TPE-T1-D-07"

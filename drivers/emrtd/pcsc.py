@@ -86,8 +86,17 @@ class PcscReader(Component):
     name = "chip_reader"
 
     def __init__(self, name: str, apdu_timeout_s: float = 2.0):
-        self.reader = match_reader(name, list_readers())  # the PC/SC name of the one matching reader
+        self.pattern = name
         self.apdu_timeout_s = apdu_timeout_s
+        self._reader: str | None = None
+
+    @property
+    def reader(self) -> str:
+        """The PC/SC name of the one matching reader, looked up when first needed (a reader missing
+        at boot is a device to wait for, not a reason to refuse to start); `ReaderNotFound` until then."""
+        if self._reader is None:
+            self._reader = match_reader(self.pattern, list_readers())
+        return self._reader
 
     @classmethod
     def from_config(cls, cfg: ChipReaderConfig) -> PcscReader:
@@ -119,7 +128,7 @@ class PcscReader(Component):
     def status(self) -> ComponentStatus:
         try:
             present = self.reader in list_readers()
-        except DeviceError as exc:
+        except DeviceError as exc:  # pcscd down, or no reader matches yet
             return ComponentStatus(self.name, False, str(exc))
         return ComponentStatus(self.name, present, f"{self.reader}: {'listed' if present else 'not listed'} by pcscd")
 
