@@ -8,10 +8,19 @@ counter first (fingerprint impressions the gate never sees, sealed with AES-GCM)
 traveller is a `simulators.traveller.Traveller` acting on what it sees of the lane. The
 summary pairs every traveller with the gate's passage record and says whether the gate's
 decision was the right one for that kind of traveller.
+
+Pairing is by identity, never by position: a record belongs to the traveller whose passport it
+read (the record's issuer and document number, `record.document`, against the holder's) and
+who had that passport on the reader when the record was opened (`record.started` within the
+traveller's window, from laying the passport down to leaving). Several travellers may carry the
+same passport (an impostor with lin's, lin again later): the window tells them apart. A traveller
+with no record and a record with no traveller each show up as a wrong row; neither shifts the
+pairing of the others.
 """
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import statistics
 import threading
 import time
@@ -68,12 +77,75 @@ EXPECTED = {
 
 @dataclass
 class Row:
-    traveller: dict
+    """One line of the summary: a traveller and the gate's record of them. Either side may be
+    missing (a traveller the gate kept no record of, a record no traveller explains), and a
+    traveller with more than one record gets a row for each extra one; such rows are wrong."""
+
+    traveller: dict | None
     record: dict | None
+    note: str = ""      # why the row is wrong whatever the decision: "no record", "no traveller", ...
 
     @property
     def correct(self) -> bool:
-        return self.record is not None and EXPECTED[self.traveller["kind"]].met_by(self.record)
+        return (self.traveller is not None and self.record is not None and not self.note
+                and EXPECTED[self.traveller["kind"]].met_by(self.record))
+
+
+def traveller_entry(t: Traveller, clock_offset: float | None = None) -> dict:
+    """`t.summary()` plus what links it to the gate's records: `document`, the holder's
+    "issuer:number" (what the gate reads from the passport), and `window`, wall-clock seconds
+    from laying the passport down to leaving (until now if the traveller is still there).
+    `clock_offset` is wall clock minus monotonic clock (measured now when None)."""
+    offset = time.time() - time.monotonic() if clock_offset is None else clock_offset
+    events = list(t.timeline)
+    start = next((e.t for e in events if e.what == "passport_presented"), events[0].t if events else time.monotonic())
+    end = next((e.t for e in events if e.what == "done"), time.monotonic())
+    return t.summary() | {"document": t.holder.traveller_id, "window": (start + offset, end + offset)}
+
+
+def record_document(record: dict) -> str | None:
+    """The record's link to a traveller: "issuer:number" of the passport the gate read (None
+    when no MRZ was read)."""
+    doc = record.get("document") or {}
+    if not doc.get("issuer") or not doc.get("number"):
+        return None
+    return f"{doc['issuer']}:{doc['number']}"
+
+
+def _epoch(stamp: str) -> float:
+    return dt.datetime.fromisoformat(stamp).timestamp()
+
+
+def link(travellers: list[dict], records: list[dict], slack_s: float = 0.05) -> tuple[dict[int, list[dict]], list[dict]]:
+    """Each record to the traveller it belongs to: same passport (`traveller["document"]` ==
+    `record_document(record)`), and the last such traveller to have laid it down before the
+    record started, provided they had not left yet (`slack_s` covers the two clocks' reading).
+    Returns {traveller id: their records, oldest first} and the records no traveller explains.
+    Order of either list does not matter."""
+    mine: dict[int, list[dict]] = {t["id"]: [] for t in travellers}
+    orphans: list[dict] = []
+    for record in sorted(records, key=lambda r: _epoch(r["started"])):
+        doc, at = record_document(record), _epoch(record["started"])
+        holders = [t for t in travellers if t["document"] == doc and t["window"][0] - slack_s <= at]
+        owner = max(holders, key=lambda t: t["window"][0], default=None)
+        if owner is None or at > owner["window"][1] + slack_s:
+            orphans.append(record)
+        else:
+            mine[owner["id"]].append(record)
+    return mine, orphans
+
+
+def pair(travellers: list[dict], records: list[dict]) -> list[Row]:
+    """Rows for the summary: each traveller (in the order given) with their record, a wrong row
+    for each extra record of theirs, then a wrong row for each record no traveller explains."""
+    mine, orphans = link(travellers, records)
+    rows = []
+    for t in travellers:
+        got = mine[t["id"]]
+        rows.append(Row(t, got[0] if got else None, "" if got else "no record"))
+        rows += [Row(t, extra, "extra record") for extra in got[1:]]
+    rows += [Row(None, r, "no traveller") for r in orphans]
+    return rows
 
 
 def parse_travellers(spec: str | tuple[str, ...]) -> list[tuple[str, str | None]]:
@@ -114,7 +186,7 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
         app = GateApp(cfg)
         enrolled = enrol_nationals(lane, app.enrolment)
         out(f"Counter enrolment (fingerprint, sealed AES-GCM): {', '.join(enrolled)}")
-        summaries: list[dict] = []
+        walked: list[Traveller] = []
 
         def walk_everyone():
             try:
@@ -122,11 +194,12 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
                     out("gate never became ready")
                     return
                 for kind, who in plan:
+                    before = len(app.controller.records)
                     t = Traveller(lane, kind, who).start()
+                    walked.append(t)
                     t.join(180)
-                    summaries.append(t.summary())
                     out(f"  traveller {t.id:>2} {kind:<13} {t.person.key:<8} → {t.outcome}")
-                    _wait(lambda: app.controller.machine.state == "idle" and len(app.controller.records) >= len(summaries), 30)
+                    _wait(lambda: app.controller.machine.state == "idle" and len(app.controller.records) > before, 30)
             finally:
                 app.reactor.call_from_thread(app.reactor.request_stop)
 
@@ -135,7 +208,7 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
         asyncio.run(app.run(lambda: _start(walker)))
         walker.join(5)
         records = [r.as_dict() for r in app.controller.records]
-    rows = [Row(s, records[i] if i < len(records) else None) for i, s in enumerate(summaries)]
+    rows = pair([traveller_entry(t) for t in walked], records)
     out("")
     out(summary(rows, cfg, workdir))
     return rows
@@ -160,15 +233,17 @@ def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path) -> str:
     lines = ["=" * 100, "PASSAGES", "=" * 100,
              f"{'#':>2} {'traveller':<13} {'person':<8} {'gate decision':<18} {'right?':<6} {'time s':>6} "
              f"{'face':>6} {'finger':>6}  reasons"]
-    for i, row in enumerate(rows, 1):
+    for row in rows:
         r = row.record or {}
+        t = row.traveller or {"id": "-", "kind": "(no traveller)", "person": "-"}
         face = r.get("scores", {}).get("face", {}).get("score")
         finger = (r.get("scores", {}).get("finger", {}).get("match") or {}).get("score")
-        lines.append(f"{i:>2} {row.traveller['kind']:<13} {row.traveller['person']:<8} "
+        note = f"  [{row.note}]" if row.note and row.record is not None else ""
+        lines.append(f"{t['id']:>2} {t['kind']:<13} {t['person']:<8} "
                      f"{r.get('outcome', '(no record)'):<18} {'yes' if row.correct else 'NO':<6} "
                      f"{r.get('timings_s', {}).get('total', float('nan')):>6.1f} "
                      f"{'' if face is None else f'{face:.2f}':>6} {'' if finger is None else finger:>6}  "
-                     f"{', '.join(r.get('reasons', [])) or '-'}")
+                     f"{', '.join(r.get('reasons', [])) or '-'}{note}")
     cleared = [row.record for row in rows if row.record and row.record["outcome"] == "cleared"]
     correct = sum(row.correct for row in rows)
     lines += ["", f"Right decisions: {correct}/{len(rows)}"]
