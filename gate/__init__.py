@@ -1,2 +1,3 @@
-"""e-Gate controller: the per-gate process, its config, audit trail and CLI."""
+"""The gate application: the per-gate process (app, passage machine, controller, steps, decisions),
+its configuration and its CLI."""
 __version__ = "0.1.0"

@@ -356,6 +356,21 @@ class GateController:
                 self._apply_doors()
             await asyncio.sleep(HEALTH_POLL_S)
 
+    def set_maintenance(self, on: bool, actor: str) -> bool:
+        """Take the lane out of service for a technician, or give it back (through recovery).
+        Only between passages: returns False (and changes nothing) while a traveller is in the lane."""
+        state = self.machine.state
+        if on and state in ("idle", "out_of_service", "recovering"):
+            self.machine.send("maintenance_on")
+            self._show("gate.out_of_service")
+        elif not on and state == "maintenance":
+            self.machine.send("maintenance_off")
+        else:
+            return False
+        self._audit("maintenance.enter" if on else "maintenance.exit", technician=actor)
+        self._changed.set()
+        return True
+
     # -- state → hardware ------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         log.info("passage_state", state=state)

@@ -163,3 +163,26 @@ def test_fire_alarm_mid_passage_opens_both_leaves_and_the_gate_recovers_after(la
         assert wait_for(lambda: app.controller.machine.state == "idle", 20), app.controller.machine.state
         assert wait_for(lambda: lane.door.status().entry.locked and lane.door.status().exit.locked, 10)
     assert status.emergency
+
+
+def test_maintenance_takes_the_lane_out_between_passages_and_gives_it_back(lane, cfg):
+    import concurrent.futures
+
+    def on_loop(app, fn, *args):
+        done = concurrent.futures.Future()
+        app.reactor.call_from_thread(lambda: done.set_result(fn(*args)))
+        return done.result(5)
+
+    with RunningGate(cfg) as app:
+        assert on_loop(app, app.controller.set_maintenance, True, "tech-07")
+        assert wait_for(lambda: app.controller.machine.state == "maintenance", 5)
+        assert app.screen.ids()[-1] == "gate.out_of_service"
+        t = walk(lane, "genuine", "devries", patience_s=3)
+        assert t.outcome == "gave_up" and not app.controller.records  # nobody is let in
+        assert not on_loop(app, app.controller.set_maintenance, True, "tech-07")  # already out
+        assert on_loop(app, app.controller.set_maintenance, False, "tech-07")
+        assert wait_for(lambda: app.controller.machine.state == "idle", 10)
+        assert walk(lane, "genuine", "devries").outcome == "passed"
+    entries = [json.loads(line) for line in app.audit.path.read_text().splitlines()]
+    actions = [(e["action"], e["details"].get("technician")) for e in entries if e["action"].startswith("maintenance")]
+    assert actions[-2:] == [("maintenance.enter", "tech-07"), ("maintenance.exit", "tech-07")]
