@@ -1,22 +1,18 @@
 """Builds one gate process from its config: drivers, steps, controller, on one reactor.
 
 Every driver is a `core.component.Component` added in dependency order; the controller is the
-reactor's service. The reactor cancels the service first and stops components in reverse, so on
-SIGTERM the passage is aborted first (its record written), the devices stop next (the door
-driver locks both leaves as it stops, unless the emergency input holds them open), and the
-passage log is closed last. Each driver's events reach the controller
+reactor's service. The reactor cancels the services (passage controller, sync agent) first and stops components
+in reverse, so on SIGTERM the passage is aborted first (its record written to the outbox), the
+devices stop next (the door driver locks both leaves as it stops, unless the emergency input
+holds them open), and the outbox is closed last. Each driver's events reach the controller
 through one path: its sink hands them to the loop with `reactor.call_from_thread`.
 """
 from __future__ import annotations
 
-import json
-import os
-from pathlib import Path
-
 from biometrics.privacy import TemplateVault
 from core import audit, logs
-from core.component import Component, ComponentStatus
 from core.errors import ConfigError
+from core.settings import read_secret
 from drivers.camera.driver import Camera
 from drivers.door.driver import DoorController
 from drivers.emrtd.pcsc import PcscReader
@@ -25,11 +21,13 @@ from drivers.hotplug import HotplugMonitor, watch_configured
 from drivers.mrz_reader.driver import MrzReader
 from drivers.screen.driver import RecordingScreen, Screen
 from gate.config import GateConfig
-from gate.controller import Devices, GateController, PassageRecord
-from gate.journal import PassageJournal
+from gate.controller import Devices, GateController
 from gate.reactor import Reactor
 from gate.steps import ChipStep, EnrolmentStore, FaceStep, FingerStep
 from icao9303.trust import CRL_SUFFIXES, TrustStore
+from sync.agent import SyncAgent
+from sync.outbox import Outbox
+from sync.record import RecordError, load_signing_key
 
 log = logs.get("app")
 
@@ -53,34 +51,27 @@ def load_trust(cfg: GateConfig) -> TrustStore:
     return store
 
 
-class PassageLog(Component):
-    """Passage records as fsync'd JSON lines in the data directory (the signed outbox and its
-    sync agent replace this file's role when they land)."""
-
-    name = "passage_log"
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.written = 0
-
-    def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-
-    def write(self, record: PassageRecord) -> None:
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        try:
-            os.write(fd, (json.dumps(record.as_dict(), sort_keys=True) + "\n").encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self.written += 1
-
-    def stats(self) -> dict[str, int]:
-        return {"written": self.written}
-
-    def status(self) -> ComponentStatus:
-        ok = os.access(self.path.parent, os.W_OK)
-        return ComponentStatus(self.name, ok, str(self.path) if ok else f"{self.path.parent} not writable", self.stats())
+def open_outbox(cfg: GateConfig) -> Outbox:
+    """The signed outbox in the data directory; the settings it needs are checked here, by name."""
+    source = cfg.source or "(gate config)"
+    if cfg.storage.signing_key is None:
+        raise ConfigError(source, "storage.signing_key", "nothing", "an Ed25519 key file: every passage record is signed")
+    try:
+        key = load_signing_key(cfg.storage.signing_key)
+    except RecordError as exc:
+        raise ConfigError(source, "storage.signing_key", str(exc), "an Ed25519 private key (PEM)") from None
+    s = cfg.sync
+    if s.central_url:
+        for name in ("ca_cert", "client_cert", "client_key"):
+            if getattr(s, name) is None:
+                raise ConfigError(source, f"sync.{name}", "nothing", "a file: the receivers are reached over mutual TLS")
+    hash_key = None
+    if s.document_number == "keyed_hash":
+        if s.document_hash_key is None:
+            raise ConfigError(source, "sync.document_hash_key", "nothing", "a key file: document_number is keyed_hash")
+        hash_key = read_secret(s.document_hash_key).reveal()
+    return Outbox(cfg.storage.data_dir / "outbox.sqlite", cfg.gate.id, key, max_records=s.outbox_max_records,
+                  document_policy=s.document_number, document_hash_key=hash_key)
 
 
 class GateApp:
@@ -90,7 +81,7 @@ class GateApp:
         data = cfg.storage.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.audit = audit.AuditLog(data / "audit.jsonl")
-        self.passages = self.reactor.add(PassageLog(data / "passages.jsonl"))
+        self.outbox = self.reactor.add(open_outbox(cfg))
         call = self.reactor.call_from_thread
         # The door's watchdog is fed only while the controller proves the loop turns and it serves.
         self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s, lock_on_stop=True,
@@ -110,15 +101,17 @@ class GateApp:
             raise ConfigError(cfg.source or "(gate config)", "storage.template_key", "nothing",
                               "a template key: eligibility.require_fingerprint needs enrolled templates")
         self.enrolment = finger.store if finger else None
-        required = (self.mrz, self.chip_reader, self.camera) + ((self.scanner,) if finger else ())
+        # The outbox too: a full one takes the lane out of service before a record could be lost.
+        required = (self.mrz, self.chip_reader, self.camera, self.outbox) + ((self.scanner,) if finger else ())
         devices = Devices(self.door, self.mrz, ChipStep(cfg, load_trust(cfg), self.chip_reader),
                           FaceStep(cfg, self.camera), finger, self.screen, required)
-        self.controller = GateController(cfg, self.reactor, devices, on_record=self.passages.write,
-                                         journal=PassageJournal(data / "passage.journal"), audit=self.audit)
+        self.controller = GateController(cfg, self.reactor, devices, store=self.outbox, audit=self.audit)
         for component in (self.door, self.mrz, self.chip_reader, self.camera, self.scanner, self.screen):
             self.reactor.add(component)
         self.hotplug = self._hotplug()
         self.reactor.service("passage", self.controller.serve)
+        self.sync = SyncAgent(cfg.sync, self.outbox, gate_status=self.controller.status_snapshot)
+        self.reactor.service("sync", self.sync.run)
 
     def _hotplug(self) -> HotplugMonitor | None:
         """Watch the serial devices that have a configured `usb_id`: a removal is seen at once."""

@@ -83,9 +83,9 @@ class Pki:
 
 @dataclass(frozen=True, kw_only=True)
 class Storage:
-    data_dir: Path = opt(doc="passage records and the audit trail live here; created if missing")
-    signing_key: Path | None = opt(None, must_exist=True, kind="file", doc="secret: passage-record signing key",
-                                   unsupported="signed passage records come with the outbox")
+    data_dir: Path = opt(doc="the outbox (passage records, journal) and the audit trail live here; created if missing")
+    signing_key: Path | None = opt(None, must_exist=True, kind="file",
+                                   doc="secret: Ed25519 key (PEM) that signs every passage record; required")
     template_key: Path | None = opt(None, must_exist=True, kind="file", doc="secret: AES-GCM key for enrolled templates")
 
 

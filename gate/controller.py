@@ -25,11 +25,12 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from core import logs
 from core.audit import AuditLog
 from core.component import Component, LinkDown, LinkUp
-from core.errors import DeviceError
+from core.errors import DeviceError, EGateError
 from core.reasons import Reason, guidance_for
 from drivers.door.driver import CommandFailed, DoorController, LeafFault
 from drivers.door.protocol import (
@@ -40,7 +41,6 @@ from drivers.presence import Direction, Presence, PresenceConfig, PresenceTracke
 from drivers.screen.driver import Screen
 from gate.config import GateConfig
 from gate.decision import Verdict, document_verdict
-from gate.journal import JournalError, PassageJournal
 from gate.passage import DOORS, TIMEOUTS, PassageMachine
 from gate.steps import ChipOutcome, ChipStep, FaceStep, FingerStep
 
@@ -68,9 +68,10 @@ class PassageRecord:
     scores: dict = field(default_factory=dict)
     timings_s: dict = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic, repr=False)  # monotonic start, not recorded
+    record_id: str | None = field(default=None, repr=False)        # `<gate>:<seq>` once in the outbox
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k != "t0"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("t0", "record_id")}
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,15 @@ class Devices:
     required: tuple[Component, ...] = ()   # whose health decides whether the lane is in service
 
 
+class PassageStore(Protocol):
+    """Where passages go (`sync.outbox.Outbox`): the open one, durably, before any leaf moves for
+    it; its record, in the same transaction that closes it."""
+
+    def open(self, passage: dict) -> None: ...
+    def pending(self) -> dict | None: ...        # left open by a process that died
+    def finish(self, passage: dict) -> str: ...  # the record's id
+
+
 class Aborted(Exception):
     """The passage in progress must end now (a device was lost, the lane was taken out of service)."""
 
@@ -103,6 +113,7 @@ class Aborted(Exception):
         self.reason, self.detail = reason, detail
 
 
+_NOT_IN_SERVICE = ("recovering", "out_of_service", "maintenance", "emergency")
 # The lane states a passage can be aborted from (`abort`): the traveller has not been cleared.
 _ABORTABLE = ("reading_document", "entering", "confirming_occupancy", "face", "finger", "deciding")
 
@@ -112,14 +123,12 @@ def _now() -> str:
 
 
 class GateController:
-    def __init__(self, cfg: GateConfig, reactor, devices: Devices, *, on_record=lambda record: None,
-                 journal: PassageJournal | None = None, audit: AuditLog | None = None,
-                 on_alert: Callable[[OfficerAlert], None] = lambda alert: None):
+    def __init__(self, cfg: GateConfig, reactor, devices: Devices, *, store: PassageStore | None = None,
+                 audit: AuditLog | None = None, on_alert: Callable[[OfficerAlert], None] = lambda alert: None):
         self.cfg = cfg
         self.reactor = reactor
         self.dev = devices
-        self.on_record = on_record
-        self.journal = journal
+        self.store = store
         self.audit = audit
         self.on_alert = on_alert
         self.presence = PresenceTracker(PresenceConfig(beams=cfg.devices.door.beams))
@@ -146,6 +155,9 @@ class GateController:
         self._since: dict[str, tuple[bool, float]] = {}   # device -> (healthy, since when)
         self._lost: dict[str, str] = {}          # device -> why, while the lane is out of service for it
         self._journal_id: str | None = None      # the passage in progress
+        self.last_health: dict[str, str | None] = {}
+        self._in_service_s = 0.0
+        self._in_service_since = 0.0
         self._against_flow = False
         self.machine = PassageMachine(self, on_state=self._on_state)
 
@@ -337,7 +349,7 @@ class GateController:
         """Device health with hysteresis: out of service when a device stays unusable, back when
         every device stays usable; a door that disobeys is commanded again."""
         while True:
-            health = await self.reactor.run_blocking(self._health)
+            health = self.last_health = await self.reactor.run_blocking(self._health)
             now = time.monotonic()
             for name, problem in health.items():
                 ok = problem is None
@@ -355,6 +367,16 @@ class GateController:
                 self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}
                 self._apply_doors()
             await asyncio.sleep(HEALTH_POLL_S)
+
+    def status_snapshot(self) -> dict:
+        """For the central heartbeat: state, device health, counters, time in service."""
+        now = time.monotonic()
+        in_service = self._in_service_s + (now - self._in_service_since if self._in_service_since else 0.0)
+        outcomes: dict[str, int] = {}
+        for r in self.records:
+            outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
+        return {"state": self.machine.state, "health": dict(self.last_health), "counters": outcomes,
+                "alerts": len(self.alerts), "in_service_s": round(in_service, 1)}
 
     def set_maintenance(self, on: bool, actor: str) -> bool:
         """Take the lane out of service for a technician, or give it back (through recovery).
@@ -375,6 +397,13 @@ class GateController:
     def _on_state(self, state: str) -> None:
         log.info("passage_state", state=state)
         self.lane_state = state
+        now = time.monotonic()
+        serving = state not in _NOT_IN_SERVICE
+        if serving and not self._in_service_since:
+            self._in_service_since = now
+        elif not serving and self._in_service_since:
+            self._in_service_s += now - self._in_service_since
+            self._in_service_since = 0.0
         self._visits += 1
         timeout = TIMEOUTS.get(state)
         if timeout is not None:  # never at construction: the machine enters `recovering` before any loop runs
@@ -570,12 +599,12 @@ class GateController:
 
     def _record_interrupted(self) -> None:
         """A passage the previous process left open is recorded now as interrupted."""
-        if self.journal is None:
+        if self.store is None:
             return
         try:
-            pending = self.journal.pending()
+            pending = self.store.pending()
             detail = "gate process ended mid-passage"
-        except JournalError as exc:
+        except EGateError as exc:  # a journal entry that is not a passage: recorded all the same
             pending, detail = {"passage_id": uuid.uuid4().hex}, str(exc)
         if pending is None:
             return
@@ -675,8 +704,8 @@ class GateController:
         return self._finish(record, "refused_biometric", reasons)
 
     def _journal(self, record: PassageRecord, state: str) -> None:
-        if self.journal is not None:
-            self.journal.open({"passage_id": record.passage_id, "started": record.started, "state": state,
+        if self.store is not None:
+            self.store.open({"passage_id": record.passage_id, "started": record.started, "state": state,
                                "document": record.document})
 
     def _walked_in(self) -> bool:
@@ -753,7 +782,6 @@ class GateController:
         record.reason_detail = {Reason(r).value: str(v) for r, v in (detail or {}).items()}
         record.timings_s["total"] = round(time.monotonic() - record.t0, 3)
         self.records.append(record)
-        self.on_record(record)
-        if self.journal is not None:
-            self.journal.close()   # after the record is durable
+        if self.store is not None:
+            record.record_id = self.store.finish({**record.as_dict(), "ended": _now()})
         return record

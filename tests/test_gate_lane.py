@@ -17,6 +17,7 @@ from gate.app import GateApp
 from simulators import demo
 from simulators.lane import Lane, person
 from simulators.traveller import Traveller
+from sync.record import decode_envelope, load_signing_key
 
 
 class RunningGate:
@@ -83,11 +84,15 @@ def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cf
     face, finger = record.scores["face"], record.scores["finger"]
     assert face["score"] >= face["threshold"] and face["liveness"]["passed"]
     assert finger["outcome"] == "match" and record.scores["fused"]["match"]
-    # The record carries decisions and scores, never a sample.
-    line = (cfg.storage.data_dir / "passages.jsonl").read_text().splitlines()[-1]
-    written = json.loads(line)
-    assert written["passage_id"] == record.passage_id and len(line) < 8000
-    assert written["outcome"] == "cleared" and written["timings_s"]["total"] > 0 and "t0" not in written
+    # The outbox holds it signed by the gate's key; it carries decisions and scores, never a sample.
+    (pending,) = [p for p in app.outbox.unacknowledged(1000) if p.id == record.record_id]
+    key = load_signing_key(cfg.storage.signing_key).public_key()
+    written = decode_envelope(pending.envelope).verify(key)
+    assert written["passage"] == record.passage_id and len(pending.envelope) < 8000
+    assert written["gate"] == cfg.gate.id and written["id"] == f"{cfg.gate.id}:{written['seq']}"
+    assert written["outcome"] == "cleared" and written["timings"]["total"] > 0 and "t0" not in written
+    assert written["document"]["number"] == person("lin").document_number  # sync.document_number = full
+    assert template not in pending.envelope and template[:32] not in pending.envelope
     # Nor does the log: a whole passage at debug level, no template in any encoding, no image.
     text = stream.getvalue()
     assert '"passage_done"' in text and record.passage_id in text
@@ -144,7 +149,7 @@ def test_egate_run_check_reports_every_device(lane, cfg):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = {line.split()[1]: line.split()[0] for line in res.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}
-    assert rows == {"passage_log": "ok", "door": "ok", "mrz_reader": "ok", "chip_reader": "ok", "camera": "ok",
+    assert rows == {"outbox": "ok", "door": "ok", "mrz_reader": "ok", "chip_reader": "ok", "camera": "ok",
                     "fingerprint": "ok", "screen": "ok", "passage": "ok"}, res.stdout
 
 

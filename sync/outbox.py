@@ -1,0 +1,215 @@
+"""The gate's durable outbox: every passage record, signed, until the central system has it.
+
+SQLite in WAL mode with `synchronous=FULL`: a record is on disk when `finish` returns, and it is
+appended in the same transaction that closes the passage's journal entry, so a crash leaves
+either the open passage (recorded as interrupted at the next start) or its record, never both
+and never neither. Each record gets the next per-gate sequence number (AUTOINCREMENT: never
+reused, even after rows are deleted); its id is `<gate>:<seq>`.
+
+A record leaves only when central acknowledges it. One acknowledged by a backup receiver is
+marked so (it is not sent to backups again) and stays until central has it too. The outbox never
+drops a record: at `max_records` it reports itself unhealthy, which takes the lane out of service
+before another passage can start; at 70 % it raises an alarm.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from core import logs
+from core.component import ComponentStatus, Component
+from core.errors import EGateError
+from sync import record as rec
+
+log = logs.get("outbox")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    envelope BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    backup_ack_at REAL,
+    backup_ack_by TEXT
+);
+CREATE TABLE IF NOT EXISTS journal (
+    k INTEGER PRIMARY KEY CHECK (k = 1),
+    passage TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"""
+ALARM_FRACTION = 0.7
+
+
+class OutboxError(EGateError):
+    """The outbox cannot be used (another gate's database, a damaged file)."""
+
+
+@dataclass(frozen=True)
+class Pending:
+    seq: int
+    id: str
+    envelope: bytes
+
+
+class Outbox(Component):
+    name = "outbox"
+
+    def __init__(self, path: Path, gate_id: str, signing_key: Ed25519PrivateKey, *, max_records: int = 200_000,
+                 document_policy: str = "full", document_hash_key: bytes | None = None):
+        self.path = Path(path)
+        self.gate_id = gate_id
+        self.key = signing_key
+        self.max_records = max_records
+        self.document_policy = document_policy
+        self.document_hash_key = document_hash_key
+        self._lock = threading.Lock()  # one connection, shared by the loop and the agent's worker threads
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(SCHEMA)
+        owner = self._meta("gate_id")
+        if owner is None:
+            self._set_meta("gate_id", gate_id)
+        elif owner != gate_id:
+            raise OutboxError(f"{self.path} holds the records of gate {owner!r}, not {gate_id!r}")
+        self._alarmed = False
+
+    # -- the passage journal ------------------------------------------------------------
+    def open(self, passage: dict) -> None:
+        """Durably note the passage now in progress (replacing any other)."""
+        with self._lock:
+            self._db.execute("INSERT INTO journal (k, passage) VALUES (1, ?) "
+                             "ON CONFLICT (k) DO UPDATE SET passage = excluded.passage", (json.dumps(passage),))
+
+    def pending(self) -> dict | None:
+        """The passage a previous process left open, if any."""
+        with self._lock:
+            row = self._db.execute("SELECT passage FROM journal WHERE k = 1").fetchone()
+        if row is None:
+            return None
+        try:
+            passage = json.loads(row[0])
+        except ValueError:
+            passage = None
+        if not isinstance(passage, dict) or not isinstance(passage.get("passage_id"), str):
+            raise OutboxError(f"{self.path}: the journal entry is not a passage")
+        return passage
+
+    def finish(self, passage: dict) -> str:
+        """Append the signed record of a finished passage (PassageRecord.as_dict() plus `ended`)
+        and close the journal, in one transaction. Returns the record id."""
+        passage = {**passage, "document": rec.document_fields(passage.get("document") or {}, self.document_policy,
+                                                              self.document_hash_key)}
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                (seq,) = self._db.execute(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0) + 1").fetchone()
+                body = rec.encode_body(gate=self.gate_id, seq=seq, passage=passage)
+                record_id = f"{self.gate_id}:{seq}"
+                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
+                                 (seq, record_id, rec.sign(body, self.key), time.time()))
+                self._db.execute("DELETE FROM journal")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        self._check_quota()
+        return record_id
+
+    # -- the agent's side ---------------------------------------------------------------
+    def unacknowledged(self, limit: int, *, skip_backup_acked: bool = False) -> list[Pending]:
+        """Oldest first: what central has not acknowledged (and, for a backup, what no backup has)."""
+        where = "WHERE backup_ack_at IS NULL" if skip_backup_acked else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT seq, id, envelope FROM records {where} ORDER BY seq LIMIT ?",
+                                    (limit,)).fetchall()
+        return [Pending(*row) for row in rows]
+
+    def acknowledged(self, ids: Iterable[str], by: str) -> int:
+        """Central's acknowledgement removes records; a backup's marks them."""
+        ids = list(ids)
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            if by == "central":
+                cur = self._db.execute(f"DELETE FROM records WHERE id IN ({marks})", ids)
+            else:
+                cur = self._db.execute(f"UPDATE records SET backup_ack_at = ?, backup_ack_by = ? "
+                                       f"WHERE id IN ({marks}) AND backup_ack_at IS NULL", [time.time(), by, *ids])
+            n = cur.rowcount
+        self._check_quota()
+        return n
+
+    def depth(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+
+    def oldest_age_s(self) -> float | None:
+        with self._lock:
+            (oldest,) = self._db.execute("SELECT MIN(created_at) FROM records").fetchone()
+        return None if oldest is None else max(0.0, time.time() - oldest)
+
+    def backlog(self) -> dict:
+        with self._lock:
+            total, backup_only, oldest = self._db.execute(
+                "SELECT COUNT(*), COUNT(backup_ack_at), MIN(created_at) FROM records").fetchone()
+            (last_seq,) = self._db.execute(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)").fetchone()
+        return {"depth": total, "acked_by_backup_only": backup_only, "last_seq": last_seq,
+                "oldest_age_s": None if oldest is None else round(max(0.0, time.time() - oldest), 3),
+                "max_records": self.max_records}
+
+    def set_status(self, status: dict) -> None:
+        """The agent's view (active endpoint, last acknowledgement, errors), for `egate sync status`."""
+        self._set_meta("agent_status", json.dumps(status, sort_keys=True))
+
+    def agent_status(self) -> dict | None:
+        raw = self._meta("agent_status")
+        return None if raw is None else json.loads(raw)
+
+    # -- component ------------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        b = self.backlog()
+        return {"depth": b["depth"], "acked_by_backup_only": b["acked_by_backup_only"], "last_seq": b["last_seq"]}
+
+    def status(self) -> ComponentStatus:
+        depth = self.depth()
+        full = depth >= self.max_records
+        detail = f"{depth}/{self.max_records} records" + (" - full: no new passage until central takes them"
+                                                          if full else "")
+        return ComponentStatus(self.name, not full, detail, self.stats())
+
+    def stop(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _check_quota(self) -> None:
+        depth = self.depth()
+        alarm = depth >= ALARM_FRACTION * self.max_records
+        if alarm and not self._alarmed:
+            log.warning("outbox_alarm", depth=depth, max_records=self.max_records)
+        self._alarmed = alarm
+
+    def _meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
