@@ -65,7 +65,7 @@ class Pending:
 class Outbox(Component):
     name = "outbox"
 
-    def __init__(self, path: Path, gate_id: str, signing_key: Ed25519PrivateKey, *, max_records: int = 200_000,
+    def __init__(self, path: Path, gate_id: str, signing_key: Ed25519PrivateKey | None, *, max_records: int = 200_000,
                  document_policy: str = "full", document_hash_key: bytes | None = None):
         self.path = Path(path)
         self.gate_id = gate_id
@@ -85,6 +85,28 @@ class Outbox(Component):
         elif owner != gate_id:
             raise OutboxError(f"{self.path} holds the records of gate {owner!r}, not {gate_id!r}")
         self._alarmed = False
+        # One writer (this gate process): the next sequence number, the depth and whether a
+        # journal entry exists are kept here, so an append is one INSERT in its transaction.
+        (self._last_seq,) = self._db.execute(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)").fetchone()
+        (self._depth,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
+        self._journal_open = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] > 0
+
+    @classmethod
+    def inspect(cls, path: Path) -> Outbox:
+        """An existing outbox opened to look at (`egate sync status`): it cannot sign records."""
+        if not Path(path).is_file():
+            raise OutboxError(f"{path}: no outbox here")
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key = 'gate_id'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise OutboxError(f"{path}: not an outbox ({exc})") from None
+        finally:
+            db.close()
+        if row is None:
+            raise OutboxError(f"{path}: an outbox that belongs to no gate")
+        return cls(path, row[0], None)
 
     # -- the passage journal ------------------------------------------------------------
     def open(self, passage: dict) -> None:
@@ -92,6 +114,7 @@ class Outbox(Component):
         with self._lock:
             self._db.execute("INSERT INTO journal (k, passage) VALUES (1, ?) "
                              "ON CONFLICT (k) DO UPDATE SET passage = excluded.passage", (json.dumps(passage),))
+            self._journal_open = True
 
     def pending(self) -> dict | None:
         """The passage a previous process left open, if any."""
@@ -110,22 +133,25 @@ class Outbox(Component):
     def finish(self, passage: dict) -> str:
         """Append the signed record of a finished passage (PassageRecord.as_dict() plus `ended`)
         and close the journal, in one transaction. Returns the record id."""
+        if self.key is None:
+            raise OutboxError(f"{self.path} was opened to inspect, not to record passages")
         passage = {**passage, "document": rec.document_fields(passage.get("document") or {}, self.document_policy,
                                                               self.document_hash_key)}
         with self._lock:
+            seq = self._last_seq + 1
+            record_id = f"{self.gate_id}:{seq}"
+            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                (seq,) = self._db.execute(
-                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0) + 1").fetchone()
-                body = rec.encode_body(gate=self.gate_id, seq=seq, passage=passage)
-                record_id = f"{self.gate_id}:{seq}"
                 self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
-                                 (seq, record_id, rec.sign(body, self.key), time.time()))
-                self._db.execute("DELETE FROM journal")
+                                 (seq, record_id, envelope, time.time()))
+                if self._journal_open:
+                    self._db.execute("DELETE FROM journal")
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+            self._last_seq, self._depth, self._journal_open = seq, self._depth + 1, False
         self._check_quota()
         return record_id
 
@@ -151,12 +177,13 @@ class Outbox(Component):
                 cur = self._db.execute(f"UPDATE records SET backup_ack_at = ?, backup_ack_by = ? "
                                        f"WHERE id IN ({marks}) AND backup_ack_at IS NULL", [time.time(), by, *ids])
             n = cur.rowcount
+            if by == "central":
+                self._depth -= n
         self._check_quota()
         return n
 
     def depth(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
+        return self._depth
 
     def oldest_age_s(self) -> float | None:
         with self._lock:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,17 +85,22 @@ def document_fields(document: dict, policy: str, hash_key: bytes | None) -> dict
     return out
 
 
-def _plain(value, where: str):
-    """Only what msgpack carries unambiguously: no floats that are not finite, no bytes."""
-    if isinstance(value, dict):
-        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v, f"{where}[]") for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if value is None or isinstance(value, (str, int, float, bool)):
+def _plain(value):
+    """Plain data only: maps, lists, text, numbers (numpy scalars become Python numbers, a
+    non-finite float becomes None), never bytes or arrays: a sample cannot slip into a record."""
+    kind = type(value)
+    if kind is dict:
+        return {str(k): _plain(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [_plain(v) for v in value]
+    if value is None or kind is str or kind is bool or kind is int:
         return value
-    raise TypeError(f"{where}: {type(value).__name__} does not belong in a passage record")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    raise TypeError(f"{kind.__name__} does not belong in a passage record")
 
 
 def encode_body(*, gate: str, seq: int, passage: dict) -> bytes:
@@ -107,7 +113,7 @@ def encode_body(*, gate: str, seq: int, passage: dict) -> bytes:
         "detail": dict(passage.get("reason_detail") or {}), "document": passage.get("document") or {},
         "scores": passage.get("scores") or {}, "timings": passage.get("timings_s") or {},
     }
-    return msgpack.packb(_plain(body, "record"), use_bin_type=True)
+    return msgpack.packb(_plain(body), use_bin_type=True)
 
 
 def sign(body: bytes, key: Ed25519PrivateKey) -> bytes:
