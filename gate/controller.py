@@ -372,11 +372,11 @@ class GateController:
         """For the central heartbeat: state, device health, counters, time in service."""
         now = time.monotonic()
         in_service = self._in_service_s + (now - self._in_service_since if self._in_service_since else 0.0)
-        outcomes: dict[str, int] = {}
+        counters = {"alerts": len(self.alerts)}
         for r in self.records:
-            outcomes[r.outcome] = outcomes.get(r.outcome, 0) + 1
-        return {"state": self.machine.state, "health": dict(self.last_health), "counters": outcomes,
-                "alerts": len(self.alerts), "in_service_s": round(in_service, 1)}
+            counters[r.outcome] = counters.get(r.outcome, 0) + 1
+        return {"state": self.machine.state, "health": dict(self.last_health), "counters": counters,
+                "in_service_s": round(in_service, 1)}
 
     def set_maintenance(self, on: bool, actor: str) -> bool:
         """Take the lane out of service for a technician, or give it back (through recovery).
@@ -627,6 +627,7 @@ class GateController:
             if not verdict.accepted:
                 self._show(verdict.guidance)
                 self.machine.send("document_refused")
+                self._refer(verdict.reasons, "document refused")
                 return self._finish(record, "refused_document", verdict.reasons)
             # The entry opens only with the exit reported locked and the mantrap empty.
             if not await self._until(lambda: self.exit_secured() and self.mantrap_empty(),
@@ -698,10 +699,14 @@ class GateController:
         """Back out through the entry; a refer-back always reaches an officer."""
         self._show(guidance_for(reasons))
         self.machine.send("refused")
-        if any(Reason(r).refer_to_officer for r in reasons):
-            self._alert(Reason(next(r for r in reasons if Reason(r).refer_to_officer)),
-                        "refused in the mantrap: " + ", ".join(Reason(r).value for r in reasons))
+        self._refer(reasons, "refused in the mantrap")
         return self._finish(record, "refused_biometric", reasons)
+
+    def _refer(self, reasons, where: str) -> None:
+        """A refusal whose guidance sends the traveller to an officer (document or mantrap) alerts one."""
+        referred = [Reason(r) for r in reasons if Reason(r).refer_to_officer]
+        if referred:
+            self._alert(referred[0], f"{where}: " + ", ".join(Reason(r).value for r in reasons))
 
     def _journal(self, record: PassageRecord, state: str) -> None:
         if self.store is not None:

@@ -85,8 +85,9 @@ class Switch:
 class SyncAgent(Component):
     name = "sync"
 
-    def __init__(self, cfg: SyncConfig, outbox: Outbox, *, gate_status: Callable[[], dict] = dict,
+    def __init__(self, cfg: SyncConfig, outbox: Outbox, *, gate_status: Callable[[], dict],
                  clock: Callable[[], float] = time.monotonic):
+        """`gate_status()` gives the heartbeat's state, health, counters and in_service_s."""
         self.cfg = cfg
         self.outbox = outbox
         self.gate_status = gate_status
@@ -237,7 +238,7 @@ class SyncAgent(Component):
         try:
             await self._post(role, "/v1/heartbeat", self._heartbeat_body())
         except SendFailed as exc:  # the next records request decides about failover
-            log.info("sync_heartbeat_failed", endpoint=role, error=str(exc))
+            log.warning("sync_heartbeat_failed", endpoint=role, error=str(exc))
 
     def _heartbeat_body(self) -> dict:
         b = self.outbox.backlog()
