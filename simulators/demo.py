@@ -35,6 +35,7 @@ from gate import config
 from gate.app import GateApp
 from gate.steps import EnrolmentStore
 from simulators.lane import ENROLMENT_IMPRESSIONS, PEOPLE, Lane
+from simulators.sync_sites import SyncSites
 from simulators.traveller import Traveller
 
 DEFAULT_TRAVELLERS = ("genuine:lin", "genuine:devries", "genuine:chen", "forged", "impostor", "tailgater",
@@ -173,13 +174,37 @@ def enrol_nationals(lane: Lane, store: EnrolmentStore) -> list[str]:
     return enrolled
 
 
-def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS, out=print) -> list[Row]:
+def parse_outage(spec: str) -> tuple[int, int]:
+    """"A:B": central stops before traveller A and starts again before traveller B (1-based)."""
+    first, _, second = spec.partition(":")
+    try:
+        a, b = int(first), int(second)
+    except ValueError:
+        raise ValueError(f"--stop-central takes A:B (traveller numbers), not {spec!r}") from None
+    if not 1 <= a < b:
+        raise ValueError(f"--stop-central {spec}: need 1 <= A < B")
+    return a, b
+
+
+# The agent's timings for the demo: fail over after two failed requests, fail back after two good
+# probes a second apart and five seconds on the backup (production defaults are slower).
+DEMO_AGENT = dict(failover_after=2, failover_timeout_s=3.0, failback_probe_s=1.0, failback_after=2,
+                  min_dwell_s=5.0, retry_max_s=2.0, heartbeat_s=2.0)
+
+
+def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS, out=print,
+        outage: tuple[int, int] | None = None) -> list[Row]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     logs.configure("warning", "json", stream=open(workdir / "gate.log", "w"))
     plan = parse_travellers(travellers)
-    with Lane(workdir, profile=profile) as lane:
+    gate_id = "SIM-LANE-01"
+    with SyncSites(workdir, [gate_id]) as sites, \
+            Lane(workdir, profile=profile, gate_id=gate_id, sync=sites.gate_settings(gate_id, **DEMO_AGENT),
+                 signing_key=sites.signing_key(gate_id)) as lane:
         cfg = config.load_gate(lane.config_path)
+        out(f"Receivers: central {sites.url('central')}, site backup {sites.url('backup')}, "
+            f"off-site backup {sites.url('offsite')} (mutual TLS, SQLite)")
         out(f"Simulated lane ({profile}) in {workdir}")
         for d in lane.devices():
             out(f"  {d['device']:<12} {d['link']:<5} {d['where']}  {d['notes']}")
@@ -193,13 +218,22 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
                 if not _wait(lambda: app.controller.machine.state == "idle", 30):
                     out("gate never became ready")
                     return
-                for kind, who in plan:
+                for number, (kind, who) in enumerate(plan, 1):
+                    if outage and number == outage[0]:
+                        sites.stop("central")
+                        out(f"  -- central receiver stopped before traveller {number}")
+                    if outage and number == outage[1]:
+                        sites.start("central")
+                        out(f"  -- central receiver started again before traveller {number}")
                     before = len(app.controller.records)
                     t = Traveller(lane, kind, who).start()
                     walked.append(t)
                     t.join(180)
                     out(f"  traveller {t.id:>2} {kind:<13} {t.person.key:<8} → {t.outcome}")
                     _wait(lambda: app.controller.machine.state == "idle" and len(app.controller.records) > before, 30)
+                sites.start("central")
+                if not _wait(lambda: app.outbox.depth() == 0, 60):
+                    out(f"  outbox still holds {app.outbox.depth()} records after 60 s")
             finally:
                 app.reactor.call_from_thread(app.reactor.request_stop)
 
@@ -208,10 +242,37 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
         asyncio.run(app.run(lambda: _start(walker)))
         walker.join(5)
         records = [r.as_dict() for r in app.controller.records]
+        ids = [r.record_id for r in app.controller.records]
+        _wait(lambda: set(ids) <= set(sites.records("central")), 20)  # the backups forward what they hold
+        held = {role: sites.records(role) for role in ("central", "backup", "offsite")}
     rows = pair([traveller_entry(t) for t in walked], records)
     out("")
     out(summary(rows, cfg, workdir))
+    out(sync_summary(ids, held, app.sync, sites))
     return rows
+
+
+def sync_summary(ids: list[str], held: dict[str, list[str]], agent, sites: SyncSites) -> str:
+    """Where the records went: each receiver's share, central complete and free of duplicates, and
+    the failover and failback the outage caused."""
+    central = held["central"]
+    lines = ["", "RECORDS AT THE RECEIVERS", f"  the gate wrote {len(ids)} signed records"]
+    for role, name in (("central", "central"), ("backup", "site backup"), ("offsite", "off-site backup")):
+        mine = [i for i in held[role] if i in set(ids)]
+        lines.append(f"  {name:<16} holds {len(mine):>3}")
+    missing = sorted(set(ids) - set(central), key=ids.index)
+    lines.append(f"  central has every record exactly once: "
+                 f"{'yes' if not missing and len(central) == len(set(central)) else 'NO, missing ' + ', '.join(missing)}")
+    for sw in agent.switches:
+        how = f" (failure detected in {sw.detection_s:.1f} s)" if sw.detection_s is not None else ""
+        lines.append(f"  {sw.at[11:19]} the gate's agent moved to {sw.to}{how}: {sw.why[:80]}")
+    back = next((sw for sw in agent.switches if sw.to == "central"), None)
+    if back is not None and "central" in sites.stopped_at:
+        restarted = max(t for t in sites.restarts("central") if t <= back.mono)
+        lines.append(f"  failback took {back.mono - restarted:.1f} s from central's return "
+                     f"({DEMO_AGENT['failback_after']} good probes {DEMO_AGENT['failback_probe_s']:.0f} s apart, "
+                     f"at least {DEMO_AGENT['min_dwell_s']:.0f} s on the backup: no flapping)")
+    return "\n".join(lines)
 
 
 async def _start(thread: threading.Thread) -> None:
@@ -262,9 +323,7 @@ def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path) -> str:
         lines.append("Median step times: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in steps.items()))
     trail = cfg.storage.data_dir / "audit.jsonl"
     broken = audit.verify(trail)
-    lines += [f"Passage records (decisions, reasons, scores; no images): {cfg.storage.data_dir / 'passages.jsonl'}",
+    lines += [f"Passage records (signed; decisions, reasons, scores; no images): {cfg.storage.data_dir / 'outbox.sqlite'}",
               f"Audit trail {trail}: {'intact' if broken is None else f'BROKEN at line {broken.line}'}",
-              f"Gate log: {workdir / 'gate.log'}",
-              "Central and off-site backup: not built yet — records stay in the gate's passage log;",
-              "the store-and-forward sync agent with failover is the next issue."]
+              f"Gate log: {workdir / 'gate.log'}"]
     return "\n".join(lines)

@@ -147,7 +147,9 @@ class Lane:
     """Every simulator of one lane, started together; a context manager (see module docstring)."""
 
     def __init__(self, workdir, profile: str = "realistic", seed: int = 0, *, gate_id: str = "SIM-LANE-01",
-                 config_path=None):
+                 config_path=None, sync: str = "", signing_key: Path | None = None):
+        """`sync`: a `[sync]` table for the gate's config (`SyncSites.gate_settings`), with the
+        record `signing_key` its receivers know; without them records stay in the outbox."""
         if profile not in PROFILES:
             raise LaneError(f"profile must be one of {PROFILES}, not {profile!r}")
         self.workdir = Path(workdir).resolve()
@@ -155,6 +157,8 @@ class Lane:
         self.seed = seed
         self.gate_id = gate_id
         self.config_path = Path(config_path).resolve() if config_path else self.workdir / "gate.toml"
+        self.sync = sync
+        self.signing_key = signing_key
         self.pki: TestPki | None = None
         self.door: LaneDoor | None = None
         self.mrz: MrzReaderSimulator | None = None
@@ -299,7 +303,7 @@ class Lane:
         if not key.exists():
             key.write_text(os.urandom(32).hex())
             key.chmod(0o600)
-        signing = self.workdir / "record-signing.pem"  # signs the gate's passage records (Ed25519)
+        signing = self.signing_key or self.workdir / "record-signing.pem"  # signs passage records (Ed25519)
         if not signing.exists():
             signing.write_bytes(Ed25519PrivateKey.generate().private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
@@ -344,7 +348,8 @@ signing_key = {_q(str(signing))}
 [timeouts]
 document_s = 12      # a no-show does not hold the lane for the default 30 s
 face_capture_s = 8
-"""
+
+{self.sync}"""
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(text)
         return load_gate(self.config_path)

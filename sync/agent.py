@@ -80,6 +80,7 @@ class Switch:
     to: str
     why: str
     detection_s: float | None  # from the first failure to the switch (failover)
+    mono: float                # the agent's clock (time.monotonic) at the switch
 
 
 class SyncAgent(Component):
@@ -206,7 +207,7 @@ class SyncAgent(Component):
         self._last_success = self.clock()
         self._probe_ok.clear()
         self._next_probe = self.clock() + self.cfg.failback_probe_s
-        self.switches.append(Switch(_now(), after, why, detection if event == "fail_over" else None))
+        self.switches.append(Switch(_now(), after, why, detection if event == "fail_over" else None, self.clock()))
         log.warning("sync_endpoint_switched", frm=before, to=after, why=why, detection_s=detection)
 
     async def _probe_above(self, active: str) -> None:

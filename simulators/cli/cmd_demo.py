@@ -8,11 +8,16 @@ def register(sub):
     p.add_argument("--profile", choices=("realistic", "zero-latency"), default="realistic")
     p.add_argument("--travellers", help="comma-separated kinds, optionally kind:person "
                                         "(default: every kind, genuine nationals and foreigners)")
+    p.add_argument("--stop-central", metavar="A:B", default=None,
+                   help="stop the central receiver before traveller A and start it again before traveller B "
+                        "(watch the gate fail over to the site's backup and back); default: 4:8")
+    p.add_argument("--no-outage", action="store_true", help="keep central up the whole run")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from simulators import demo  # heavy imports only for this command
 
-    rows = demo.run(args.workdir.resolve(), args.profile, args.travellers or demo.DEFAULT_TRAVELLERS)
+    outage = None if args.no_outage else demo.parse_outage(args.stop_central or "4:8")
+    rows = demo.run(args.workdir.resolve(), args.profile, args.travellers or demo.DEFAULT_TRAVELLERS, outage=outage)
     return 0 if rows and all(r.correct for r in rows) else 1
