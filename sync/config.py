@@ -9,6 +9,20 @@ from core.settings import opt
 
 
 @dataclass(frozen=True, kw_only=True)
+class Bundles:
+    """What the agent pulls downstream from the receivers (`[sync.bundles]`, docs/sync.md "Downstream")."""
+    kinds: tuple[str, ...] = opt((), doc="bundle kinds to pull (crl, masterlist, controllist); empty: none")
+    publisher_key: Path | None = opt(None, must_exist=True, kind="file",
+                                     doc="central's Ed25519 publishing key (public, PEM); required with kinds")
+    dir: Path | None = opt(None, doc="where installed bundles go (`<kind>/current`); default `<storage.data_dir>/bundles`")
+    interval_s: float = opt(300.0, min=1, max=86400, doc="how often the active endpoint is asked for newer bundles")
+    max_age_s: float = opt(7 * 86400.0, min=60, max=366 * 86400,
+                           doc="a bundle created longer ago is refused as stale (an installed one shows stale)")
+    timeout_s: float = opt(60.0, min=1, max=3600, doc="one bundle download, connect to last byte")
+    max_bytes: int = opt(64 * 1024 * 1024, min=1024, max=1024 * 1024 * 1024, doc="largest bundle accepted")
+
+
+@dataclass(frozen=True, kw_only=True)
 class SyncConfig:
     # Endpoints, in the order the agent prefers them; only central is required for sync to run.
     central_url: str = opt("", doc="https://host:port of the central system; empty: records stay in the outbox")
@@ -31,6 +45,7 @@ class SyncConfig:
     document_hash_key: Path | None = opt(None, must_exist=True, kind="file", doc="secret: HMAC key for keyed_hash")
     outbox_max_records: int = opt(200_000, min=10, max=100_000_000,
                                   doc="alarm at 70 %; at 100 % the lane takes no new passage (nothing is dropped)")
+    bundles: Bundles = opt(Bundles())
 
     @property
     def endpoints(self) -> list[tuple[str, str]]:
