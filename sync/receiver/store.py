@@ -7,7 +7,7 @@ there is a duplicate when its stored envelope is byte-identical and a conflict o
 that verdict is the same whichever receiver, and in whichever order, the copies arrived.
 
 Tables (migration 1): schema_version, records, conflicts, refusals, clients, heartbeats_latest,
-heartbeats. docs/sync.md, "Receiver", describes each column.
+heartbeats; (migration 2) bundles. docs/sync.md, "Receiver", describes each column.
 
 The methods here block; the server calls them from its worker threads (one for SQLite, whose
 writes are serial anyway; `database.workers` for PostgreSQL, one connection each).
@@ -95,6 +95,18 @@ MIGRATIONS: list[list[str]] = [
             via TEXT NOT NULL)""",
         "CREATE INDEX heartbeats_gate_received ON heartbeats (gate, received_at)",
         "CREATE INDEX heartbeats_received ON heartbeats (received_at)",
+    ],
+    [   # 2: downstream bundles central publishes and every receiver serves (sync/receiver/bundles.py)
+        """CREATE TABLE bundles (
+            kind TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            created TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size BIGINT NOT NULL,
+            envelope {bytes} NOT NULL,
+            stored_at {ts} NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (kind, version))""",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
