@@ -53,6 +53,16 @@ class Forward:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Publish:
+    signing_key: Path | None = opt(None, must_exist=True, kind="file",
+                                   doc="secret: role central: the Ed25519 key that signs bundles (`egate bundle publish`)")
+    verify_key: Path | None = opt(None, must_exist=True, kind="file",
+                                  doc="role backup: central's publishing key (public): what it mirrors must verify (unset: form only)")
+    mirror_s: float = opt(30.0, min=0.05, max=86400, doc="role backup: how often to ask central for newer bundles")
+    max_bytes: int = opt(64 * 1024 * 1024, min=1024, max=1024 * 1024 * 1024, doc="largest bundle published or mirrored")
+
+
+@dataclass(frozen=True, kw_only=True)
 class Limits:
     max_batch_records: int = opt(MAX_BATCH_RECORDS, min=1, max=MAX_BATCH_RECORDS)
     max_batch_bytes: int = opt(MAX_BATCH_BYTES, min=64 * 1024, max=MAX_BATCH_BYTES)
@@ -74,6 +84,7 @@ class ReceiverConfig:
     gate_keys_dir: Path = opt(must_exist=True, kind="dir", doc="`<gate id>.pem`: each gate's Ed25519 record key")
     trusted_forwarders: tuple[str, ...] = opt((), doc="client CNs that may send other gates' records (backup:<site>)")
     forward: Forward | None = opt(None, doc="role backup only: where and how to forward to central")
+    publish: Publish = opt(Publish(), doc="downstream bundles (docs/sync.md, Downstream)")
     limits: Limits = opt(Limits())
     logging: Logging = opt(Logging())
     source: Path | None = field(default=None, metadata={"internal": True})
@@ -130,6 +141,8 @@ def check(cfg: ReceiverConfig) -> ReceiverConfig:
         raise ConfigError(where, "forward", "nothing (missing)", "a [forward] table for role backup")
     if cfg.role == "central" and cfg.forward is not None:
         raise ConfigError(where, "forward", "a [forward] table", "no [forward] for role central (it forwards to nobody)")
+    if cfg.role == "backup" and cfg.publish.signing_key is not None:
+        raise ConfigError(where, "publish.signing_key", "a signing key on a backup", "none: only central publishes")
     if cfg.forward is not None:
         parts = urlsplit(cfg.forward.url)
         if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
@@ -150,5 +163,5 @@ def reference_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["ReceiverConfig", "Listen", "Database", "Forward", "Limits", "Logging", "DatabaseTarget",
+__all__ = ["ReceiverConfig", "Listen", "Database", "Forward", "Publish", "Limits", "Logging", "DatabaseTarget",
            "database_target", "load_receiver", "reference_markdown", "check"]
