@@ -12,6 +12,9 @@ writes, under `dir`:
     servers/offsite.crt, .key
     forwarders/backup-<site>.crt, .key    client certificate of a backup forwarding to central
     forwarders/offsite.crt, .key            (CN backup:<site>, backup:offsite)
+    publisher/signing.pem, public.pem     with publisher=True: central's Ed25519 bundle publishing key
+                                          (`publish.signing_key`) and its public half (gates'
+                                          `sync.bundles.publisher_key`, backups' `publish.verify_key`)
     pki.json                              what is where
 
 Private keys are written 0600. TLS keys are ECDSA P-256. Running it again over the same
@@ -91,6 +94,14 @@ class Layout:
     def servers(self) -> list[str]:
         return ["central"] + [_server_name(s) for s in self.sites]
 
+    @property
+    def publisher_key(self) -> Path:
+        return self.dir / "publisher" / "signing.pem"
+
+    @property
+    def publisher_public(self) -> Path:
+        return self.dir / "publisher" / "public.pem"
+
     def manifest(self) -> dict:
         rel = lambda p: str(p.relative_to(self.dir))  # noqa: E731
         return {
@@ -103,6 +114,8 @@ class Layout:
                         for n in self.servers()},
             "forwarders": {forwarder_cn(s): {"tls_cert": rel(self.forwarder_cert(s)),
                                              "tls_key": rel(self.forwarder_key(s))} for s in self.sites},
+            **({"publisher": {"signing_key": rel(self.publisher_key), "public_key": rel(self.publisher_public)}}
+               if self.publisher_key.exists() else {}),
         }
 
 
@@ -201,8 +214,24 @@ def _pair(layout: Layout, ca, cn: str, cert_path: Path, key_path: Path, *, serve
     _write(cert_path, _cert_pem(_issue(*ca, cn, key, server=server)), False, layout.created)
 
 
+def create_publisher(layout: Layout) -> None:
+    """Central's Ed25519 bundle publishing key and its public half, unless they exist."""
+    private, public = layout.publisher_key, layout.publisher_public
+    if private.exists():
+        if not public.exists():
+            key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+            _write(public, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                         serialization.PublicFormat.SubjectPublicKeyInfo),
+                   False, layout.created)
+        return
+    key = Ed25519PrivateKey.generate()
+    _write(private, _key_pem(key), True, layout.created)
+    _write(public, key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo), False, layout.created)
+
+
 def create(directory: str | Path, *, gates: list[str] | tuple[str, ...], sites: list[str] | tuple[str, ...],
-           offsite: bool = True) -> Layout:
+           offsite: bool = True, publisher: bool = False) -> Layout:
     """Create (or complete) a test PKI in `directory`; see the module docstring for the layout."""
     names = list(gates) + list(sites)
     bad = [n for n in names if not NAME_RE.match(n)]
@@ -239,6 +268,8 @@ def create(directory: str | Path, *, gates: list[str] | tuple[str, ...], sites: 
         _pair(layout, ca, name, layout.server_cert(name), layout.server_key(name), server=True)
     for site in layout.sites:
         _pair(layout, ca, forwarder_cn(site), layout.forwarder_cert(site), layout.forwarder_key(site), server=False)
+    if publisher:
+        create_publisher(layout)
     # The manifest covers everything made here, this run or before.
     layout.gates = list(dict.fromkeys(list(previous.get("gates", {})) + layout.gates))
     prev_sites = [cn.removeprefix("backup:") for cn in previous.get("forwarders", {})]
