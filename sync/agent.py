@@ -31,6 +31,7 @@ from statemachine.exceptions import TransitionNotAllowed
 from core import logs
 from core.component import Component, ComponentStatus
 from sync.config import SyncConfig
+from sync.downstream import Downstream, Unreachable
 from sync.outbox import Outbox
 
 log = logs.get("sync")
@@ -87,8 +88,9 @@ class SyncAgent(Component):
     name = "sync"
 
     def __init__(self, cfg: SyncConfig, outbox: Outbox, *, gate_status: Callable[[], dict],
-                 clock: Callable[[], float] = time.monotonic):
-        """`gate_status()` gives the heartbeat's state, health, counters and in_service_s."""
+                 clock: Callable[[], float] = time.monotonic, downstream: Downstream | None = None):
+        """`gate_status()` gives the heartbeat's state, health, counters and in_service_s.
+        `downstream` pulls bundles (default: built from `cfg.bundles` when it names kinds)."""
         self.cfg = cfg
         self.outbox = outbox
         self.gate_status = gate_status
@@ -109,6 +111,10 @@ class SyncAgent(Component):
         self._next_heartbeat = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        if downstream is None and cfg.bundles.kinds:
+            downstream = Downstream.from_config(cfg.bundles, outbox.path.parent)
+        self.downstream = downstream
+        self._next_bundles = 0.0
 
     # -- component -------------------------------------------------------------------------
     def status(self) -> ComponentStatus:
@@ -154,6 +160,9 @@ class SyncAgent(Component):
         if active != "central" and now >= self._next_probe:
             self._next_probe = now + self.cfg.failback_probe_s
             await self._probe_above(active)
+            active = self.machine.active
+        if self.downstream is not None and now >= self._next_bundles:
+            await self._pull_bundles(active)
             active = self.machine.active
         batch = self.outbox.unacknowledged(self.cfg.batch_size, skip_backup_acked=active != "central")
         if not batch:
@@ -226,6 +235,20 @@ class SyncAgent(Component):
                 self._switch(f"fail_back_to_{role}", f"{self._probe_ok[role]} good probes of {role}")
                 return
 
+    async def _pull_bundles(self, role: str) -> None:
+        """Newer bundles from the active endpoint (sync/downstream.py). Not answering counts
+        towards failover like a records request, and the pull is tried again next cycle."""
+        try:
+            await self.downstream.pull(self._session, self.urls[role], role)
+        except Unreachable as exc:
+            self._next_bundles = self.clock()
+            self._failed(role, f"bundles: {exc}")
+            return
+        self._next_bundles = self.clock() + self.downstream.interval_s
+        self._failures = 0
+        self._first_failure = None
+        self._last_success = self.clock()
+
     # -- requests ---------------------------------------------------------------------------
     async def _post_records(self, role: str, envelopes: list[bytes]) -> list[dict]:
         reply = await self._post(role, "/v1/records", envelopes)
@@ -273,6 +296,7 @@ class SyncAgent(Component):
             "last_ack_at": self.last_ack_at, "errors": list(self.errors)[-5:],
             "acked": dict(self.sent), "refused": dict(self.refused),
             "switches": [s.__dict__ for s in self.switches[-10:]], "updated": _now(),
+            **({"bundles": self.downstream.status()} if self.downstream is not None else {}),
         })
 
 

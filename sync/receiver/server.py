@@ -105,6 +105,9 @@ class Receiver:
         app.router.add_post(P.RECORDS_PATH, self.handle_records)
         app.router.add_post(P.HEARTBEAT_PATH, self.handle_heartbeat)
         app.router.add_get(P.STATUS_PATH, self.handle_status)
+        from sync.receiver.bundles import add_routes
+
+        add_routes(app, self)  # GET /v1/bundles[/<kind>]: downstream bundles (sync/receiver/bundles.py)
         return app
 
     async def start(self) -> None:
@@ -124,6 +127,10 @@ class Receiver:
             self.forwarder = Forwarder(self.cfg.forward, self.store, self.db, self.log,
                                        max_bytes=self.cfg.limits.max_batch_bytes)
             self._tasks.append(asyncio.create_task(self.forwarder.run(), name="forwarder"))
+            from sync.receiver.bundles import Mirror
+
+            self.mirror = Mirror(self.cfg.forward, self.cfg.publish, self.store, self.db, self.log)
+            self._tasks.append(asyncio.create_task(self.mirror.run(), name="bundle-mirror"))
         self._tasks.append(asyncio.create_task(self._maintain(), name="maintenance"))
         self.log.info("receiver_listening", role=self.cfg.role, site=self.cfg.site, host=listen.host, port=self.port,
                       database=self.target.display(), forwards_to=self.cfg.forward.url if self.cfg.forward else None)
