@@ -542,17 +542,64 @@ def test_fuzz_structured_bodies_are_refused_with_a_reason(body, change, sig):
     assert err.value.reason in D.REFUSALS
 
 
-def test_the_gate_cli_shows_installed_bundles(tmp_path, layout, capsys):
-    from gate import config as gate_config
-
+def test_the_gate_cli_pulls_once_down_the_list_and_shows_installed_bundles(tmp_path, layout, capsys):
+    """`egate bundle pull` (commissioning): central is down, the backup answers; then `show`."""
     example = Path(__file__).resolve().parents[1] / "config" / "gate.example.toml"
     text = example.read_text().replace('data_dir = "../var/gate"', f'data_dir = "{tmp_path / "data"}"')
-    cfg_path = tmp_path / "gate.toml"
-    cfg_path.write_text(text + f'\n[sync.bundles]\nkinds = ["crl"]\npublisher_key = "{layout.publisher_public}"\n')
-    cfg = gate_config.load_gate(cfg_path)
-    down = D.Downstream.from_config(cfg.sync.bundles, cfg.storage.data_dir)
-    down.accept("crl", D.sign("crl", 1, crl_files(1), load_signing_key(layout.publisher_key)))
-    capsys.readouterr()
+    backup_cfg = write_config(tmp_path / "backup.toml", layout, role="backup", port=0,
+                              db_url=f"sqlite:///{tmp_path / 'backup.sqlite'}", forward_port=free_port(),
+                              extra=f'[publish]\nverify_key = "{layout.publisher_public}"\n')
+    with ThreadedReceiver(backup_cfg) as backup:
+        store = store_of(backup_cfg)
+        try:
+            bundles.put_envelope(store, D.sign("crl", 4, crl_files(4), load_signing_key(layout.publisher_key)), "test")
+        finally:
+            store.close()
+        cfg_path = tmp_path / "gate.toml"
+        cfg_path.write_text(text + "\n".join([
+            "[sync]", f'central_url = "https://127.0.0.1:{free_port()}"',
+            f'backup_url = "https://127.0.0.1:{backup.port}"', f'ca_cert = "{layout.ca_cert}"',
+            f'client_cert = "{layout.gate_cert(GATE)}"', f'client_key = "{layout.gate_key(GATE)}"',
+            "[sync.bundles]", 'kinds = ["crl"]', f'publisher_key = "{layout.publisher_public}"', ""]))
+        capsys.readouterr()
+        assert egate(["bundle", "pull", "--config", str(cfg_path)]) == 0
+        out = capsys.readouterr().out
+        assert "central: unreachable" in out and "backup: crl installed v4" in out
+        assert egate(["bundle", "pull", "--config", str(cfg_path)]) == 0
+        assert "backup: crl current" in capsys.readouterr().out
     assert egate(["bundle", "show", "--config", str(cfg_path), "--json"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["crl"]["version"] == 1 and shown["crl"]["stale"] is False
+    assert shown["crl"]["version"] == 4 and shown["crl"]["stale"] is False
+    assert (tmp_path / "data" / "bundles" / "crl" / "current" / "csca_uto.crl").is_file()
+
+
+def test_a_version_1_database_migrates_to_2_keeping_its_records(tmp_path, monkeypatch, layout):
+    from sync.receiver import store as store_mod
+    from sync.receiver.store import Incoming
+    from tests.receiver_helpers import envelope
+
+    cfg = central_config(tmp_path, layout, f"sqlite:///{tmp_path / 'old.sqlite'}")
+    monkeypatch.setattr(store_mod, "SCHEMA_VERSION", 1)
+    old = Store(database_target(cfg.database, config_path=cfg.source))
+    assert old.migrate() == (0, 1)
+    env = envelope(layout, GATE, 1)
+    assert old.ingest([Incoming(f"{GATE}:1", GATE, 1, "p-1", "accepted", "a", "b", env)], via="direct",
+                      client=GATE) == ["stored"]
+    assert bundles.index(old) == {}
+    old.close()
+    monkeypatch.undo()
+    new = Store(database_target(cfg.database, config_path=cfg.source))
+    try:
+        assert new.migrate() == (1, 2)
+        assert [r["id"] for r in new.records()] == [f"{GATE}:1"]
+        assert bundles.publish(new, load_signing_key(layout.publisher_key), "crl", crl_files(1)).version == 1
+    finally:
+        new.close()
+
+
+def test_only_central_signs(tmp_path, layout):
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="publish.signing_key"):
+        write_config(tmp_path / "b.toml", layout, role="backup", db_url="sqlite:b.sqlite", forward_port=1,
+                     extra=f'[publish]\nsigning_key = "{layout.publisher_key}"\n')
