@@ -1,4 +1,5 @@
-"""3DES primitives of ICAO 9303 Part 11: key derivation, ISO 9797-1 padding and retail MAC.
+"""Cipher primitives of ICAO 9303 Part 11: key derivation, ISO 9797-1 padding, 3DES and retail MAC
+(BAC, PACE with 3DES), AES-CBC and AES-CMAC (PACE and chip authentication with AES).
 
 Two-key 3DES (K1 = K3) is expanded to 24 bytes before reaching `cryptography`,
 which deprecates 16- and 8-byte TripleDES keys but computes the same thing.
@@ -15,14 +16,20 @@ from __future__ import annotations
 import hashlib
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-from cryptography.hazmat.primitives.ciphers import Cipher, modes
+from cryptography.hazmat.primitives.cmac import CMAC
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from drivers.emrtd.apdu import ChipError
 
 BLOCK = 8
 ZERO_IV = bytes(BLOCK)
+AES_BLOCK = 16
 ENC_COUNTER = 1
 MAC_COUNTER = 2
+PI_COUNTER = 3  # PACE: the password key K_pi
+
+#: cipher name -> (key length in bytes, KDF hash) (ICAO 9303-11 §9.7.1)
+CIPHERS = {"3DES": (16, "sha1"), "AES-128": (16, "sha1"), "AES-192": (24, "sha256"), "AES-256": (32, "sha256")}
 
 
 class PaddingError(ChipError):
@@ -39,14 +46,26 @@ def derive_key(seed: bytes, counter: int) -> bytes:
     return adjust_parity(hashlib.sha1(seed + counter.to_bytes(4, "big")).digest()[:16])
 
 
-def pad(data: bytes) -> bytes:
+def kdf(secret: bytes, counter: int, cipher: str = "3DES") -> bytes:
+    """ICAO 9303-11 §9.7.1 KDF for any cipher of `CIPHERS`: SHA-1 for 3DES (parity adjusted) and
+    AES-128, SHA-256 for AES-192/256, truncated to the key length."""
+    if cipher == "3DES":
+        return derive_key(secret, counter)
+    try:
+        length, hash_name = CIPHERS[cipher]
+    except KeyError:
+        raise ChipError(f"no key derivation for cipher {cipher!r}") from None
+    return hashlib.new(hash_name, secret + counter.to_bytes(4, "big")).digest()[:length]
+
+
+def pad(data: bytes, block: int = BLOCK) -> bytes:
     """ISO/IEC 9797-1 padding method 2: 0x80 then zeros up to a block boundary."""
-    return data + b"\x80" + bytes(-(len(data) + 1) % BLOCK)
+    return data + b"\x80" + bytes(-(len(data) + 1) % block)
 
 
-def unpad(data: bytes) -> bytes:
+def unpad(data: bytes, block: int = BLOCK) -> bytes:
     end = data.rstrip(b"\x00")
-    if not end or end[-1] != 0x80 or len(data) - len(end) >= BLOCK:
+    if not end or end[-1] != 0x80 or len(data) - len(end) >= block:
         raise PaddingError("decrypted data has no 0x80 padding marker")
     return end[:-1]
 
@@ -124,3 +143,59 @@ def decrypt(key16: bytes, data: bytes) -> bytes:
 def retail_mac(key16: bytes, padded: bytes) -> bytes:
     """One-off retail MAC; sessions keep a `RetailMac`."""
     return RetailMac(key16).mac(padded)
+
+
+# --------------------------------------------------------------------------- AES
+
+class Aes:
+    """AES for secure messaging (ICAO 9303-11 §9.8.6.2): CBC where each message's IV is
+    E(KS_Enc, SSC) (`iv_for`), and the ECB block cipher the IV comes from."""
+
+    def __init__(self, key: bytes):
+        if len(key) not in (16, 24, 32):
+            raise ChipError(f"AES key of {len(key)} bytes")
+        self._algorithm = algorithms.AES(key)
+        self._ecb = Cipher(self._algorithm, modes.ECB()).encryptor()
+
+    def iv_for(self, ssc_block: bytes) -> bytes:
+        return self._ecb.update(ssc_block)
+
+    def encrypt(self, data: bytes, iv: bytes = bytes(AES_BLOCK)) -> bytes:
+        if not data or len(data) % AES_BLOCK:
+            raise PaddingError(f"plaintext of {len(data)} bytes is not a whole number of {AES_BLOCK}-byte blocks")
+        return Cipher(self._algorithm, modes.CBC(iv)).encryptor().update(data)
+
+    def decrypt(self, data: bytes, iv: bytes = bytes(AES_BLOCK)) -> bytes:
+        if not data or len(data) % AES_BLOCK:
+            raise PaddingError(f"cryptogram of {len(data)} bytes is not a whole number of {AES_BLOCK}-byte blocks")
+        return Cipher(self._algorithm, modes.CBC(iv)).decryptor().update(data)
+
+
+class AesCmac:
+    """AES-CMAC (NIST SP 800-38B) truncated to 8 bytes, over data the caller has already padded
+    (secure messaging pads before MACing; PACE tokens are MACed unpadded)."""
+
+    def __init__(self, key: bytes):
+        self._proto = CMAC(algorithms.AES(key))
+
+    def mac(self, data: bytes) -> bytes:
+        c = self._proto.copy()
+        c.update(data)
+        return c.finalize()[:8]
+
+
+def mac8(cipher: str, key: bytes, data: bytes) -> bytes:
+    """The 8-byte MAC of a cipher suite over unpadded `data`: retail MAC after padding (3DES),
+    AES-CMAC (AES), as PACE's authentication tokens use it."""
+    if cipher == "3DES":
+        return retail_mac(key, pad(data))
+    return AesCmac(key).mac(data)
+
+
+def encrypt_block(cipher: str, key: bytes, data: bytes) -> bytes:
+    """CBC with a zero IV under `cipher` (PACE's encrypted nonce)."""
+    return encrypt(key, data) if cipher == "3DES" else Aes(key).encrypt(data)
+
+
+def decrypt_block(cipher: str, key: bytes, data: bytes) -> bytes:
+    return decrypt(key, data) if cipher == "3DES" else Aes(key).decrypt(data)

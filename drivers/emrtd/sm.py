@@ -1,10 +1,13 @@
-"""ICAO 9303-11 §9.8 secure messaging with 3DES session keys (BAC), terminal side.
+"""ICAO 9303-11 §9.8 secure messaging, terminal side: 3DES session keys (BAC, PACE with 3DES)
+and AES session keys (PACE, chip authentication).
 
 `protect` wraps a plain command into DO'87' (or DO'85' for odd INS), DO'97'
 and DO'8E'; `unprotect` checks the response MAC over DO'87'/DO'85' and DO'99'
-and decrypts. The send sequence counter is a 64-bit big-endian integer,
-incremented before each command MAC and each response MAC, always encoded on
-8 bytes (leading zeros kept).
+and decrypts. The send sequence counter is incremented before each command MAC
+and each response MAC and always encoded on the cipher's block size (leading
+zeros kept): 8 bytes for 3DES (CBC with a zero IV, retail MAC), 16 bytes for
+AES (CBC with IV = E(KS_Enc, SSC), CMAC truncated to 8 bytes). Padding is
+ISO/IEC 9797-1 method 2 to the cipher's block, the command header included.
 """
 from __future__ import annotations
 
@@ -14,9 +17,8 @@ from collections import deque
 from drivers.emrtd import crypto
 from drivers.emrtd.apdu import ChipError, Command, Response, check
 
-SSC_MASK = (1 << 64) - 1
+SSC_MASK = (1 << 64) - 1  # 3DES; AES sessions count on 128 bits
 MAX_SHORT_LE = 231  # largest plain Le whose protected response still fits 256 bytes
-_HEADER_PAD = b"\x80\x00\x00\x00"
 
 
 class SmError(ChipError):
@@ -68,32 +70,81 @@ def encode_le(le: int) -> bytes:
     return bytes((le & 0xFF,)) if le <= 256 else (le & 0xFFFF).to_bytes(2, "big")
 
 
+class _Tdes:
+    """3DES suite: CBC with a zero IV for every message, retail MAC, 8-byte SSC."""
+
+    block = crypto.BLOCK
+
+    def __init__(self, ks_enc: bytes, ks_mac: bytes):
+        self._cipher = crypto.Tdes(ks_enc)
+        self._mac = crypto.RetailMac(ks_mac)
+
+    def encrypt(self, data: bytes, ssc: bytes) -> bytes:
+        return self._cipher.encrypt(data)
+
+    def decrypt(self, data: bytes, ssc: bytes) -> bytes:
+        return self._cipher.decrypt(data)
+
+    def mac(self, padded: bytes) -> bytes:
+        return self._mac.mac(padded)
+
+
+class _Aes:
+    """AES suite: CBC with IV = E(KS_Enc, SSC), CMAC truncated to 8 bytes, 16-byte SSC."""
+
+    block = crypto.AES_BLOCK
+
+    def __init__(self, ks_enc: bytes, ks_mac: bytes):
+        self._cipher = crypto.Aes(ks_enc)
+        self._mac = crypto.AesCmac(ks_mac)
+
+    def encrypt(self, data: bytes, ssc: bytes) -> bytes:
+        return self._cipher.encrypt(data, self._cipher.iv_for(ssc))
+
+    def decrypt(self, data: bytes, ssc: bytes) -> bytes:
+        return self._cipher.decrypt(data, self._cipher.iv_for(ssc))
+
+    def mac(self, padded: bytes) -> bytes:
+        return self._mac.mac(padded)
+
+
 class SecureMessaging:
     """One session. `protect` takes the SSC of its command and reserves the next for the
     response, so commands can be protected before earlier responses are checked (read-ahead):
-    `unprotect` takes the responses in the order the commands were protected."""
+    `unprotect` takes the responses in the order the commands were protected.
 
-    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: int):
+    `cipher` is "3DES" (BAC, PACE with 3DES) or "AES-128"/"AES-192"/"AES-256" (the key length
+    follows the keys given)."""
+
+    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: int, cipher: str = "3DES"):
+        if cipher not in crypto.CIPHERS:
+            raise SmError(f"no secure messaging with cipher {cipher!r}")
         self.ks_enc = ks_enc
         self.ks_mac = ks_mac
+        self.cipher = cipher
         self.ssc = ssc  # the last value taken, by a command or reserved for its response
-        self._cipher = crypto.Tdes(ks_enc)
-        self._mac = crypto.RetailMac(ks_mac)
+        self._suite = _Tdes(ks_enc, ks_mac) if cipher == "3DES" else _Aes(ks_enc, ks_mac)
+        self._block = self._suite.block
+        self._mask = (1 << (8 * self._block)) - 1
         self._due: deque[int] = deque()  # SSCs reserved for responses not yet unprotected
+
+    def _ssc_bytes(self, ssc: int) -> bytes:
+        return ssc.to_bytes(self._block, "big")
 
     def protect(self, cmd: Command) -> Command:
         cla = cmd.cla | 0x0C
-        header = bytes((cla, cmd.ins, cmd.p1, cmd.p2)) + _HEADER_PAD
+        block = self._block
+        header = crypto.pad(bytes((cla, cmd.ins, cmd.p1, cmd.p2)), block)
+        command_ssc = self._ssc_bytes((self.ssc + 1) & self._mask)
         body = b""
         if cmd.data:
-            cryptogram = self._cipher.encrypt(crypto.pad(cmd.data))
+            cryptogram = self._suite.encrypt(crypto.pad(cmd.data, block), command_ssc)
             body = data_object(0x85, cryptogram) if cmd.ins & 1 else data_object(0x87, b"\x01" + cryptogram)
         if cmd.le is not None:
             body += data_object(0x97, encode_le(cmd.le))
-        command_ssc = (self.ssc + 1) & SSC_MASK
-        self.ssc = (self.ssc + 2) & SSC_MASK
+        self.ssc = (self.ssc + 2) & self._mask
         self._due.append(self.ssc)
-        mac = self._mac.mac(crypto.pad(command_ssc.to_bytes(8, "big") + header + body))
+        mac = self._suite.mac(crypto.pad(command_ssc + header + body, block))
         body += b"\x8e\x08" + mac
         extended = len(body) > 255 or (cmd.le is not None and cmd.le > MAX_SHORT_LE)
         return Command(cla, cmd.ins, cmd.p1, cmd.p2, body, 65536 if extended else 256)
@@ -114,7 +165,8 @@ class SecureMessaging:
         if len(raw) < 10 or raw[-10:-8] != b"\x8e\x08":
             raise SmError(f"{command}: response does not end in an 8-byte MAC object 8E")
         covered = raw[:-10]  # every object before DO'8E' is under the MAC
-        if not hmac.compare_digest(self._mac.mac(crypto.pad(ssc.to_bytes(8, "big") + covered)), raw[-8:]):
+        ssc_bytes = self._ssc_bytes(ssc)
+        if not hmac.compare_digest(self._suite.mac(crypto.pad(ssc_bytes + covered, self._block)), raw[-8:]):
             raise SmError(f"{command}: response MAC does not verify")
         cryptogram, sw = None, None
         for tag, value, _ in split_objects(covered):
@@ -130,5 +182,5 @@ class SecureMessaging:
                 raise SmError(f"{command}: unexpected data object {tag:02X} ({len(value)} bytes) in response")
         if sw is None:
             raise SmError(f"{command}: response has no status object 99")
-        data = crypto.unpad(self._cipher.decrypt(cryptogram)) if cryptogram else b""
+        data = crypto.unpad(self._suite.decrypt(cryptogram, ssc_bytes), self._block) if cryptogram else b""
         return check(Response(data, sw), command)
