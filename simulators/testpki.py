@@ -32,13 +32,21 @@ passive-authentication check each one fails (`EXPECTED_FAILURE`):
   expired_ds        ds_validity
   revoked_ds        revocation
   country_mismatch  issuing_state  (document of `country` signed by another state's DS)
+
+Chip side (`personalise(..., pace=..., aa=...)`): `pace` writes EF.CardAccess with one PACEInfo per
+entry ("ECDH-GM-AES-128/13": agreement, mapping, cipher, parameter id; default parameter id 13
+for ECDH, 0 for DH); `aa` picks the Active Authentication key DG15 holds ("rsa-2048", "rsa-1024",
+"ecdsa-brainpoolP256r1", "ecdsa-secp256r1", "ecdsa-secp384r1", ...); an ECDSA key adds DG14 with
+its ActiveAuthenticationInfo (ecdsa-with-SHA256, or `aa_hash`). `clone_chip(doc)` is the same
+document on a chip with another AA key: the data and signatures copied, not the private key.
+`Document.write(dir, chip_secrets=True)` adds the chip's AA key (aa_key.pem) for the simulator.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from asn1crypto import algos, cms, core
@@ -47,10 +55,19 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from icao9303 import countries, lds, tlv
+from icao9303 import countries, lds, secinfo, tlv
 from icao9303 import mrz as _mrz
 from icao9303.pa import ID_ICAO_LDS_SECURITY_OBJECT, LdsSecurityObject
 from icao9303.trust import ID_ICAO_CSCA_MASTER_LIST, CscaMasterList
+
+AA_KEYS = ("rsa-1024", "rsa-2048", "rsa-3072", "ecdsa-brainpoolP256r1", "ecdsa-brainpoolP384r1",
+           "ecdsa-brainpoolP512r1", "ecdsa-secp256r1", "ecdsa-secp384r1", "ecdsa-secp521r1")
+_EC_CURVES = {"brainpoolP256r1": ec.BrainpoolP256R1, "brainpoolP384r1": ec.BrainpoolP384R1,
+              "brainpoolP512r1": ec.BrainpoolP512R1, "secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1,
+              "secp521r1": ec.SECP521R1}
+_ECDSA_OIDS = {"sha1": "1.2.840.10045.4.1", "sha224": "1.2.840.10045.4.3.1", "sha256": "1.2.840.10045.4.3.2",
+               "sha384": "1.2.840.10045.4.3.3", "sha512": "1.2.840.10045.4.3.4"}
+AA_KEY_FILE = "aa_key.pem"
 
 VARIANTS = ("genuine", "tampered_dg1", "tampered_dg2", "wrong_signature", "unknown_csca",
             "expired_ds", "revoked_ds", "country_mismatch")
@@ -81,6 +98,7 @@ class Document:
     aa_private_key: bytes | None = None   # PEM, when DG15 was written
     ca_private_key: bytes | None = None   # PEM, when DG14 was written
     face_jpeg: bytes = b""
+    aa_hash: str = "sha256"               # the hash the chip's AA signs with
 
     @property
     def data_groups(self) -> dict[int, bytes]:
@@ -94,13 +112,16 @@ class Document:
     def expected_failure(self) -> str | None:
         return EXPECTED_FAILURE.get(self.variant)
 
-    def write(self, directory) -> Path:
-        """Write the files as `egate passport read --out` names them (EF.COM, DG1.bin, SOD.bin)."""
+    def write(self, directory, *, chip_secrets: bool = False) -> Path:
+        """Write the files as `egate passport read --out` names them (EF.COM, DG1.bin, SOD.bin);
+        `chip_secrets` adds the chip's AA private key (aa_key.pem) for `python -m simulators.chip`."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():
             (d / lds.BY_NAME[name].out_name).write_bytes(data)
         (d / "mrz.txt").write_text("\n".join(self.mrz_lines) + "\n")
+        if chip_secrets and self.aa_private_key:
+            (d / AA_KEY_FILE).write_bytes(self.aa_private_key)
         return d
 
 
@@ -315,8 +336,11 @@ class TestPki:
     def personalise(self, mrz_lines, face_jpeg: bytes | None = None, variant: str = "genuine",
                     *, signer: str = "rsa", dg2_container: str = lds.ISO19794_5,
                     data_groups=(1, 2), dg11: dict | None = None, dg12: dict | None = None,
-                    hash_algorithm: str = "sha256") -> Document:
-        """Chip files for one document.  `data_groups` may add 11, 12, 14, 15."""
+                    hash_algorithm: str = "sha256", pace=None, aa: str | None = None,
+                    aa_hash: str = "sha256") -> Document:
+        """Chip files for one document.  `data_groups` may add 11, 12, 14, 15; `aa` (a key kind of
+        `AA_KEYS`) adds DG15 (default rsa-2048 when 15 is asked for), ECDSA AA adds DG14;
+        `pace`: PACEInfos for EF.CardAccess ("ECDH-GM-AES-128/13" or a list of them)."""
         if variant not in VARIANTS:
             raise TestPkiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
         if signer not in SIGNERS:
@@ -325,7 +349,12 @@ class TestPki:
         _mrz.parse(lines)      # a genuine document starts from a valid MRZ
         face = face_jpeg if face_jpeg is not None else synth_face_jpeg(
             seed=int.from_bytes(hashlib.sha256("".join(lines).encode()).digest()[:4], "big"))
-        dgs = sorted(set(data_groups) | {1, 2})
+        if aa is not None and aa not in AA_KEYS:
+            raise TestPkiError(f"unknown AA key {aa!r}; one of {', '.join(AA_KEYS)}")
+        if aa is None and 15 in data_groups:
+            aa = "rsa-2048"
+        ecdsa_aa = aa is not None and aa.startswith("ecdsa-")
+        dgs = sorted(set(data_groups) | {1, 2} | ({15} if aa else set()) | ({14} if ecdsa_aa else set()))
         files: dict[str, bytes] = {"EF.COM": lds.build_com(dgs)}
         files["DG1"] = lds.build_dg1(lines)
         files["DG2"] = lds.build_dg2(face, container=dg2_container)
@@ -335,17 +364,20 @@ class TestPki:
         if 12 in dgs:
             files["DG12"] = lds.build_dg12(dg12 or {"issuing_authority": f"{self.country} PASSPORT OFFICE",
                                                     "date_of_issue": _dt.date.today().isoformat()})
-        if 14 in dgs:
-            ca_key = ec.generate_private_key(ec.BrainpoolP256R1())
-            files["DG14"] = lds.build_dg14(_dg14_security_infos(ca_key))
         if 15 in dgs:
-            aa_key = rsa.generate_private_key(65537, 2048)
+            aa_key = make_aa_key(aa)
             files["DG15"] = lds.build_dg15(aa_key.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+        if 14 in dgs:
+            ca_key = ec.generate_private_key(ec.BrainpoolP256R1()) if 14 in data_groups else None
+            files["DG14"] = lds.build_dg14(_dg14_security_infos(
+                ca_key, secinfo.encode_active_auth_info(_ECDSA_OIDS[aa_hash]) if ecdsa_aa else None))
         for n in dgs:
             if n not in (1, 2, 11, 12, 14, 15):
                 raise TestPkiError(f"DG{n} is not supported by the personaliser")
         ordered = {k: files[k] for k in ["EF.COM"] + [f"DG{n}" for n in dgs]}
+        if pace:
+            ordered["EF.CardAccess"] = build_card_access(pace)
 
         ds_name = _VARIANT_SIGNER.get(variant, SIGNERS[signer])
         sod = self.build_sod({n: ordered[f"DG{n}"] for n in dgs}, ds_name, hash_algorithm,
@@ -361,7 +393,7 @@ class TestPki:
             ordered["DG2"] = lds.build_dg2(_tamper_face(face), container=dg2_container)
         der = self.certs[ds_name].public_bytes(serialization.Encoding.DER)
         return Document(ordered, lines, variant, ds_name, der,
-                        _pem(aa_key) if aa_key else None, _pem(ca_key) if ca_key else None, face)
+                        _pem(aa_key) if aa_key else None, _pem(ca_key) if ca_key else None, face, aa_hash)
 
     def build_sod(self, data_groups: dict[int, bytes], ds_name: str = "ds_rsa",
                   hash_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
@@ -470,16 +502,59 @@ def _default_dg11(lines: list[str]) -> dict:
     return out
 
 
-def _dg14_security_infos(key: ec.EllipticCurvePrivateKey) -> bytes:
-    """SecurityInfos for chip authentication: ChipAuthenticationPublicKeyInfo (id-PK-ECDH)
-    and ChipAuthenticationInfo (id-CA-ECDH-AES-CBC-CMAC-128, version 1)."""
+def _dg14_security_infos(key: ec.EllipticCurvePrivateKey | None, aa_info: bytes | None = None) -> bytes:
+    """SecurityInfos: for chip authentication ChipAuthenticationPublicKeyInfo (id-PK-ECDH) and
+    ChipAuthenticationInfo (id-CA-ECDH-AES-CBC-CMAC-128, version 1); ActiveAuthenticationInfo."""
     def oid(dotted: str) -> bytes:
         return core.ObjectIdentifier(dotted).dump()
-    spki = key.public_key().public_bytes(serialization.Encoding.DER,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo)
-    pk_info = tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.1.2"), spki])
-    ca_info = tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.3.2.2"), core.Integer(1).dump()])
-    return tlv.encode(0x31, [pk_info, ca_info])
+    infos = []
+    if key is not None:
+        spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)
+        infos.append(tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.1.2"), spki]))
+        infos.append(tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.3.2.2"), core.Integer(1).dump()]))
+    if aa_info is not None:
+        infos.append(aa_info)
+    return tlv.encode(0x31, infos)
+
+
+def make_aa_key(kind: str):
+    """A fresh Active Authentication private key of `kind` (one of `AA_KEYS`)."""
+    if kind.startswith("rsa-"):
+        return rsa.generate_private_key(65537, int(kind[4:]))
+    return ec.generate_private_key(_EC_CURVES[kind[6:]]())
+
+
+def aa_kind(private_pem: bytes) -> str:
+    key = serialization.load_pem_private_key(private_pem, None)
+    if isinstance(key, rsa.RSAPrivateKey):
+        return f"rsa-{key.key_size}"
+    return f"ecdsa-{key.curve.name}"
+
+
+def build_card_access(pace) -> bytes:
+    """EF.CardAccess with one PACEInfo per entry "AGREEMENT-MAPPING-CIPHER[/parameter id]"
+    (e.g. "ECDH-GM-AES-128/13", "DH-GM-3DES/0")."""
+    entries = [pace] if isinstance(pace, str) else list(pace)
+    infos = []
+    for entry in entries:
+        spec, _, pid = entry.partition("/")
+        agreement, mapping, cipher = spec.split("-", 2)
+        parameter_id = int(pid) if pid else (13 if agreement == "ECDH" else 0)
+        try:
+            infos.append(secinfo.encode_pace_info(secinfo.pace_oid(agreement, mapping, cipher), parameter_id))
+        except KeyError:
+            raise TestPkiError(f"unknown PACE protocol {entry!r}") from None
+    return secinfo.encode_set(infos)
+
+
+def clone_chip(doc: Document) -> Document:
+    """The same document on another chip: every file and signature copied, a different AA key
+    (a cloner cannot read the private key out of the genuine chip)."""
+    if not doc.aa_private_key:
+        raise TestPkiError("the document has no Active Authentication key to differ from")
+    other = make_aa_key(aa_kind(doc.aa_private_key))
+    return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=_pem(other))
 
 
 def synth_face_jpeg(seed: int = 0, *, width: int = 413, height: int = 531,

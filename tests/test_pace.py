@@ -428,3 +428,177 @@ def test_can_password():
     assert crypto.kdf(key, 3, "AES-128") == H("591468CDA83D65219CCCB8560233600F")
     with pytest.raises(PaceError):
         Can("12a456")
+
+
+# ------------------------------------------------------------------ the reader against the simulated chip
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
+from drivers.emrtd import access  # noqa: E402
+from drivers.emrtd.apdu import AuthenticationFailed, StatusError  # noqa: E402
+from drivers.emrtd.reader import read_document  # noqa: E402
+from icao9303 import mrz as mrzmod, pa, trust  # noqa: E402
+from simulators.chip.applet import ChipProfile, EmrtdApplet  # noqa: E402
+from simulators.chip.card_auth import AaSigner  # noqa: E402
+from simulators.testpki import TestPki, build_card_access  # noqa: E402
+
+LINES = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
+MRZ_KEY = BacKey.from_mrz(mrzmod.parse(LINES))
+
+
+class Link:
+    def __init__(self, applet):
+        self.applet, self.sent = applet, []
+
+    def transmit(self, raw: bytes) -> bytes:
+        self.sent.append(raw)
+        return self.applet.process(raw)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return TestPki.create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def trust_store(pki):
+    return trust.TrustStore.from_dir(pki.trust_dir)
+
+
+def _applet(doc, profile=None, **kw):
+    aa = AaSigner(serialization.load_pem_private_key(doc.aa_private_key, None)) if doc.aa_private_key else None
+    return EmrtdApplet(doc.files, MRZ_KEY, profile, aa=aa, **kw)
+
+
+@pytest.mark.parametrize("pace", ["ECDH-GM-AES-128/13", "ECDH-GM-AES-128/12", "ECDH-GM-AES-256/14",
+                                  "ECDH-GM-3DES/13", "ECDH-GM-AES-192/16", "DH-GM-AES-128/0", "DH-GM-3DES/2"])
+def test_pace_read_against_the_simulated_chip(pki, trust_store, pace):
+    doc = pki.personalise(LINES, pace=pace)
+    link = Link(_applet(doc))
+    result = read_document(link, MRZ_KEY)
+    assert result.files == doc.files
+    assert result.access_control == "PACE" and result.fallback is None and result.pace_offered is True
+    spec, _, pid = pace.partition("/")
+    assert result.access["protocol"] == f"PACE-{spec}" and result.access["parameter_id"] == int(pid)
+    assert result.access["domain"] == groups.standard(int(pid)).name and result.access["password"] == "MRZ"
+    assert list(result.timings_s) == ["EF.CardAccess", "PACE", "select", "EF.COM", "DG1", "DG2", "EF.SOD"]
+    # MSE:Set AT carries the parameter id; the application is selected under secure messaging
+    mse = next(raw for raw in link.sent if raw[1] == 0x22)
+    assert mse.endswith(bytes((0x84, 0x01, int(pid))))
+    select_app = [raw for raw in link.sent if raw[1] == 0xA4 and raw[2] == 0x04]
+    assert select_app and all(raw[0] == 0x0C for raw in select_app)
+    checked = pa.verify(result.files["EF.SOD"], {int(k[2:]): v for k, v in result.files.items() if k.startswith("DG")},
+                        trust_store, mrz=mrzmod.parse(LINES))
+    assert checked.passed
+
+
+def test_pace_with_can(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    result = read_document(Link(_applet(doc, can="123456")), MRZ_KEY, can=Can("123456"))
+    assert result.access_control == "PACE" and result.access["password"] == "CAN"
+    with pytest.raises(AuthenticationFailed):
+        read_document(Link(_applet(doc, can="123456")), Can("654321"), policy="pace_only")
+
+
+def test_aes_reads_stay_within_short_apdus(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    link = Link(_applet(doc, ChipProfile(extended_length=False)))
+    result = read_document(link, MRZ_KEY)
+    assert result.files == doc.files
+    assert all(not (len(raw) > 5 and raw[4] == 0) for raw in link.sent)  # never extended
+
+
+def test_failed_pace_falls_back_to_bac_and_says_so(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    result = read_document(Link(_applet(doc, ChipProfile(pace_fault="bad_token"))), MRZ_KEY)
+    assert result.access_control == "BAC" and result.files == doc.files
+    assert result.fallback.startswith("PACE failed (PaceError") and "token" in result.fallback
+    assert list(result.timings_s)[:4] == ["EF.CardAccess", "PACE (failed)", "select", "BAC"]
+    result = read_document(Link(_applet(doc, ChipProfile(pace_fault="refuse"))), MRZ_KEY)
+    assert result.access_control == "BAC" and "6A80" in result.fallback
+
+
+def test_pace_only_never_falls_back(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    with pytest.raises(PaceError, match="token"):
+        read_document(Link(_applet(doc, ChipProfile(pace_fault="bad_token"))), MRZ_KEY, policy="pace_only")
+    bac_doc = pki.personalise(LINES)
+    with pytest.raises(access.AccessRefused, match="EF.CardAccess absent"):
+        read_document(Link(_applet(bac_doc)), MRZ_KEY, policy="pace_only")
+
+
+def test_bac_only_does_not_look_at_card_access(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    link = Link(_applet(doc))
+    result = read_document(link, MRZ_KEY, policy="bac_only")
+    assert result.access_control == "BAC" and result.pace_offered is None and "EF.CardAccess" not in result.files
+    assert not any(raw[1] in (0x22, 0x86) for raw in link.sent)
+
+
+def test_bac_chip_under_the_default_policy(pki):
+    doc = pki.personalise(LINES)
+    link = Link(_applet(doc))
+    result = read_document(link, MRZ_KEY)
+    assert result.access_control == "BAC" and result.pace_offered is False and result.fallback is None
+    assert result.access_note == "EF.CardAccess absent"
+    assert list(result.timings_s) == ["select", "BAC", "EF.COM", "DG1", "DG2", "EF.SOD"]
+    assert link.sent[0] == H("00A4020C02011C")  # one probe, answered 6A82
+
+
+def test_pace_only_chip(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    result = read_document(Link(_applet(doc, ChipProfile(bac=False))), MRZ_KEY)
+    assert result.access_control == "PACE"
+    with pytest.raises(StatusError, match="6D00"):
+        read_document(Link(_applet(doc, ChipProfile(bac=False))), MRZ_KEY, policy="bac_only")
+
+
+def test_card_access_readable_only_by_sfi(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    link = Link(_applet(doc, ChipProfile(card_access_select=False)))
+    result = read_document(link, MRZ_KEY)
+    assert result.access_control == "PACE" and result.files["EF.CardAccess"] == doc.files["EF.CardAccess"]
+    assert link.sent[1][:4] == H("00B09C00")
+
+
+def test_unsupported_pace_only_offer_uses_bac_with_a_note(pki):
+    doc = pki.personalise(LINES)
+    files = dict(doc.files, **{"EF.CardAccess": secinfo.encode_set([
+        secinfo.encode_pace_info(secinfo.pace_oid("ECDH", "GM", "AES-128"), 40)])})
+    result = read_document(Link(EmrtdApplet(files, MRZ_KEY)), MRZ_KEY)
+    assert result.access_control == "BAC" and result.pace_offered is True
+    assert "unsupported PACE" in result.access_note and result.fallback is None
+
+
+def test_several_pace_infos_pick_one_and_name_it(pki):
+    doc = pki.personalise(LINES, pace=["ECDH-GM-3DES/13", "ECDH-GM-AES-256/16", "DH-GM-AES-128/0"])
+    link = Link(_applet(doc))
+    result = read_document(link, MRZ_KEY)
+    assert result.access["protocol"] == "PACE-ECDH-GM-AES-256" and result.access["parameter_id"] == 16
+
+
+def test_wrong_mrz_fails_pace_then_bac(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    with pytest.raises(AuthenticationFailed):
+        read_document(Link(_applet(doc)), BacKey("L898902C", "740812", "120416"))
+
+
+def test_policy_names():
+    assert access.POLICIES == ("pace_then_bac", "pace_only", "bac_only")
+    with pytest.raises(ValueError):
+        access.plan(MRZ_KEY, None, "pace_first")
+    infos = secinfo.parse_card_access(build_card_access("ECDH-GM-AES-128/13"))
+    p = access.plan(MRZ_KEY, infos, "pace_then_bac")
+    assert p.primary.name == "PACE" and p.fallback.name == "BAC"
+    assert access.plan(MRZ_KEY, infos, "pace_only").fallback is None
+    assert access.for_document(MRZ_KEY).name == "BAC"
+
+
+@pytest.mark.parametrize("pid", [12, 13, 14])
+def test_many_random_pace_runs(pid):
+    """Random keys on both sides, many times: catches fixed-length encoding bugs (pitfall 5)."""
+    files = {"EF.COM": b"\x60\x00", "EF.CardAccess": build_card_access(f"ECDH-GM-AES-128/{pid}")}
+    info = choose(secinfo.parse_card_access(files["EF.CardAccess"]))
+    for _ in range(25):
+        applet = EmrtdApplet(files, MRZ_KEY)
+        sm = Pace(info, MRZ_KEY).establish(lambda cmd: Response.decode(applet.process(cmd.encode())))
+        assert sm.ssc == 0 and applet.session is not None and applet.session.ks_mac == sm.ks_mac

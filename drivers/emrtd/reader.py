@@ -14,6 +14,13 @@ the file, offsets from 32 KB use odd INS B1. Read-ahead only runs once the
 file length is known and stops at the first answer that is not a full chunk;
 the answers still in flight are then checked (to keep the SSC in step) and
 dropped, and the file goes on one command at a time.
+
+Access control follows a policy (`drivers.emrtd.access`): EF.CardAccess is read from the master
+file first (SELECT 011C, else READ BINARY by short EF identifier 1C); PACE runs when it offers a
+PACEInfo we support and the eMRTD application is then selected under secure messaging; otherwise,
+or as the recorded fallback after a failed PACE (policy pace_then_bac), the application is
+selected and BAC runs. Active authentication (`drivers.emrtd.aa`) follows the reads when the
+chip lists DG15.
 """
 from __future__ import annotations
 
@@ -23,18 +30,27 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.emrtd import access
-from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, Response, StatusError,
-                                WrongLe, WrongLength, check)
-from drivers.emrtd.bac import BacKey
-from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, split_objects
-from icao9303 import lds, tlv
+from core import logs
 from core.errors import ParseError
+from drivers.emrtd import aa, access, pace
+from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, FileNotFound, Response,
+                                StatusError, WrongLe, WrongLength, check)
+from drivers.emrtd.bac import BacKey
+from drivers.emrtd.crypto import PaddingError
+from drivers.emrtd.groups import GroupError
+from drivers.emrtd.sm import MAX_SHORT_LE, SecureMessaging, SmError, split_objects
+from icao9303 import lds, secinfo, tlv
+
+log = logs.get("emrtd.reader")
 
 EAC_ONLY = ("DG3", "DG4")  # fingerprints and irises need extended access control: not readable under BAC
 B0_MAX_OFFSET = 0x7FFF
 MIN_CHUNK = 16
 READ_AHEAD = 2  # READ BINARY commands in flight at once (1: none ahead)
+CARD_ACCESS_FID = 0x011C
+CARD_ACCESS_SFI = 0x1C
+# what a failed PACE may raise; anything else (timeouts, card pulled out) is not a reason to try BAC
+PACE_FAILURES = (pace.PaceError, GroupError, StatusError, SmError, PaddingError)
 
 
 class Transport(Protocol):
@@ -49,8 +65,13 @@ class FileTruncated(ChipError):
 class ReadResult:
     files: dict[str, bytes]
     timings_s: dict[str, float] = field(default_factory=dict)  # per step, in order
-    access_control: str = ""
+    access_control: str = ""            # "PACE" or "BAC": the method that opened the chip
     apdus: int = 0
+    access: dict = field(default_factory=dict)  # method, protocol, mapping, domain, cipher, password
+    pace_offered: bool | None = None    # EF.CardAccess lists PACE; None: not looked at (bac_only)
+    access_note: str = ""               # why this method (e.g. "EF.CardAccess absent")
+    fallback: str | None = None         # set when PACE was offered, failed, and BAC opened the chip
+    active_auth: object | None = None   # aa.ActiveAuthResult when active authentication was considered
 
 
 class ChipSession:
@@ -102,20 +123,55 @@ class ChipSession:
         return Response.decode(self._submit(cmd.encode())())
 
     # ------------------------------------------------------------------ steps
-    def select_application(self) -> None:
-        self.sm = None
+    def select_application(self, protected: bool = False) -> None:
+        """SELECT the eMRTD application: plain before BAC (ending any session), under SM after PACE."""
+        if not protected:
+            self.sm = None
         self.send(Command(0x00, 0xA4, 0x04, 0x0C, lds.EMRTD_AID), "SELECT eMRTD application")
 
     def authenticate(self, strategy: access.AccessControl) -> None:
         self.access = strategy
+        self.sm = None
         self.sm = strategy.establish(self._send_plain)
+        if self.chunk <= MAX_SHORT_LE:  # short reads: the largest Le whose protected answer fits 256 bytes
+            self.chunk = min(self.chunk, self.sm.max_short_le)
+
+    def open(self, strategy: access.AccessControl, step: Callable | None = None) -> None:
+        """Authenticate with `strategy` and select the application, in the order it needs
+        (PACE: in the master file, then SELECT under SM; BAC: SELECT, then BAC).
+        `step(label, fn)` times each part."""
+        step = step or (lambda _label, fn: fn())
+        if getattr(strategy, "before_select", False):
+            step(strategy.name, lambda: self.authenticate(strategy))
+            step("select", lambda: self.select_application(protected=True))
+        else:
+            step("select", self.select_application)
+            step(strategy.name, lambda: self.authenticate(strategy))
 
     def _reopen(self) -> None:
         """The chip dropped secure messaging: select and authenticate again."""
         if self.access is None:
             raise ChipError("secure messaging lost before any access control")
-        self.select_application()
-        self.authenticate(self.access)
+        self.open(self.access)
+
+    def read_card_access(self) -> bytes | None:
+        """EF.CardAccess from the master file, plain: SELECT 011C and READ BINARY, or (when the chip
+        refuses that SELECT other than with 6A82) READ BINARY by short EF identifier; None if absent."""
+        name = "EF.CardAccess"
+        try:
+            self.send(Command(0x00, 0xA4, 0x02, 0x0C, CARD_ACCESS_FID.to_bytes(2, "big")), f"SELECT {name}")
+        except FileNotFound:
+            return None
+        except StatusError:
+            try:
+                first = self.send(Command(0x00, 0xB0, 0x80 | CARD_ACCESS_SFI, 0x00, le=self.chunk),
+                                  f"READ BINARY (SFI) {name}")
+            except StatusError:
+                return None
+            if not first.data:
+                return None
+            return self._read_current(name, bytearray(first.data), first.sw)
+        return self._read_current(name)
 
     def select_file(self, name: str) -> None:
         entry = lds.BY_NAME.get(name)
@@ -145,8 +201,14 @@ class ChipSession:
 
     def read_file(self, name: str) -> bytes:
         self.select_file(name)
-        data = bytearray()
-        total: int | None = None
+        return self._read_current(name)
+
+    def _read_current(self, name: str, data: bytearray | None = None, first_sw: int = SW_OK) -> bytes:
+        """Read the selected file to the end its TLV header announces (from `data`, if some was read)."""
+        data = data if data is not None else bytearray()
+        total: int | None = _file_length(name, bytes(data[:8])) if data else None
+        if data and first_sw == SW_END_OF_FILE and (total is None or len(data) < total):
+            raise FileTruncated(f"{name}: chip ended the file at {len(data)} bytes, header says {total}")
         exact: int | None = None
         while total is None or len(data) < total:
             if total is not None and exact is None:
@@ -205,7 +267,8 @@ class ChipSession:
     def _shrink(self, name: str) -> None:
         if self.chunk <= MIN_CHUNK:
             raise ChipError(f"{name}: chip refuses even {self.chunk}-byte reads")
-        self.chunk = MAX_SHORT_LE if self.chunk > MAX_SHORT_LE else max(self.chunk // 2, MIN_CHUNK)
+        short = self.sm.max_short_le if self.sm is not None else MAX_SHORT_LE
+        self.chunk = short if self.chunk > short else max(self.chunk // 2, MIN_CHUNK)
         if self.sm is None:  # the chip closed the session over the refused APDU
             self._reopen()
             self.select_file(name)
@@ -223,13 +286,20 @@ def _offset_object(offset: int) -> bytes:
     return bytes((len(value),)) + value
 
 
-def read_document(transport: Transport, key: BacKey, names: list[str] | None = None,
+def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str] | None = None,
                   chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD,
-                  deadline_s: float | None = None) -> ReadResult:
-    """Select, authenticate (strategy per document), read EF.COM, the data groups and EF.SOD, timing each step.
+                  deadline_s: float | None = None, *, policy: str = access.DEFAULT_POLICY,
+                  can: pace.Can | None = None, active_auth: bool = True) -> ReadResult:
+    """Authenticate (PACE or BAC under `policy`), read EF.COM, the data groups and EF.SOD, timing each step;
+    then active authentication when the chip lists DG15 (and `active_auth`).
 
-    `names`: the data groups to read; by default every one EF.COM lists that BAC can open.
+    `names`: the data groups to read; by default every one EF.COM lists that needs no EAC. With
+    `active_auth`, DG15 (and DG14, which names the ECDSA hash) are read too when EF.COM lists them,
+    so passive authentication can bind the key the chip proved it holds.
     `deadline_s`: the whole read (in the gate: `timeouts.chip_read_s`).
+    `can`: PACE with the Card Access Number instead of the MRZ.
+    Timing steps, in order: EF.CardAccess (when the chip has one; the probe of a chip without one is
+    counted in "select"), PACE then select, or select then BAC, then each file, then AA.
     """
     session = ChipSession(transport, chunk, read_ahead, deadline_s)
     result = ReadResult({})
@@ -237,18 +307,58 @@ def read_document(transport: Transport, key: BacKey, names: list[str] | None = N
     def step(label, fn):
         start = time.perf_counter()
         out = fn()
-        result.timings_s[label] = time.perf_counter() - start
+        result.timings_s[label] = result.timings_s.get(label, 0.0) + time.perf_counter() - start
         return out
 
-    step("select", session.select_application)
-    strategy = access.for_document(key)
-    step(strategy.name, lambda: session.authenticate(strategy))
+    card_access, note, probe_s = None, "", 0.0
+    if policy != "bac_only":
+        start = time.perf_counter()
+        raw = session.read_card_access()
+        if raw is None:
+            probe_s, note = time.perf_counter() - start, "EF.CardAccess absent"
+        else:
+            result.timings_s["EF.CardAccess"] = time.perf_counter() - start
+            result.files["EF.CardAccess"] = raw
+            try:
+                card_access = secinfo.parse_card_access(raw)
+            except secinfo.SecurityInfoError as err:
+                note = f"EF.CardAccess malformed: {err}"
+                log.warning("card_access_malformed", error=str(err))
+    plan = access.plan(key, card_access, policy, can=can, card_access_note=note)
+    result.pace_offered, result.access_note = plan.pace_offered, plan.note
+    if probe_s:
+        result.timings_s["select"] = probe_s
+    strategy = plan.primary
+    attempt = time.perf_counter()
+    try:
+        session.open(strategy, step)
+    except PACE_FAILURES as err:
+        if plan.fallback is None:
+            raise
+        result.fallback = (f"{strategy.name} failed ({type(err).__name__}: {err}); "
+                           f"fell back to {plan.fallback.name}")
+        log.warning("pace_fallback", error=f"{type(err).__name__}: {err}", fallback=plan.fallback.name,
+                    protocol=access.describe(strategy).get("protocol"))
+        result.timings_s.pop(strategy.name, None)
+        result.timings_s.pop("select", None)
+        result.timings_s[f"{strategy.name} (failed)"] = time.perf_counter() - attempt
+        strategy = plan.fallback
+        session.open(strategy, step)
     result.access_control = strategy.name
+    result.access = access.describe(strategy)
     result.files["EF.COM"] = step("EF.COM", lambda: session.read_file("EF.COM"))
+    listed = [f"DG{n}" for n in lds.parse_com(result.files["EF.COM"]).data_groups]
     if names is None:
-        listed = [f"DG{n}" for n in lds.parse_com(result.files["EF.COM"]).data_groups]
         names = [dg for dg in listed if dg not in EAC_ONLY]
+    names = list(names)
+    if active_auth and "DG15" in listed:
+        names += [dg for dg in ("DG14", "DG15") if dg in listed and dg not in names]
     for name in [*names, "EF.SOD"]:
         result.files[name] = step(name, lambda: session.read_file(name))
+    if active_auth:
+        if "DG15" in result.files:
+            result.active_auth = step("AA", lambda: aa.authenticate(session, result.files))
+        else:
+            result.active_auth = aa.ActiveAuthResult("not_offered", "EF.COM lists no DG15")
     result.apdus = session.apdus
     return result

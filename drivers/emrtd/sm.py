@@ -18,7 +18,8 @@ from drivers.emrtd import crypto
 from drivers.emrtd.apdu import ChipError, Command, Response, check
 
 SSC_MASK = (1 << 64) - 1  # 3DES; AES sessions count on 128 bits
-MAX_SHORT_LE = 231  # largest plain Le whose protected response still fits 256 bytes
+MAX_SHORT_LE = 231  # largest plain Le whose protected response still fits 256 bytes (3DES)
+MAX_SHORT_LE_AES = 223  # the same with AES's 16-byte padding
 
 
 class SmError(ChipError):
@@ -127,6 +128,7 @@ class SecureMessaging:
         self._block = self._suite.block
         self._mask = (1 << (8 * self._block)) - 1
         self._due: deque[int] = deque()  # SSCs reserved for responses not yet unprotected
+        self.max_short_le = MAX_SHORT_LE if cipher == "3DES" else MAX_SHORT_LE_AES
 
     def _ssc_bytes(self, ssc: int) -> bytes:
         return ssc.to_bytes(self._block, "big")
@@ -146,7 +148,7 @@ class SecureMessaging:
         self._due.append(self.ssc)
         mac = self._suite.mac(crypto.pad(command_ssc + header + body, block))
         body += b"\x8e\x08" + mac
-        extended = len(body) > 255 or (cmd.le is not None and cmd.le > MAX_SHORT_LE)
+        extended = len(body) > 255 or (cmd.le is not None and cmd.le > self.max_short_le)
         return Command(cla, cmd.ins, cmd.p1, cmd.p2, body, 65536 if extended else 256)
 
     def unprotect(self, resp: Response, command: str) -> Response:

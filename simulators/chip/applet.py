@@ -1,4 +1,5 @@
-"""Card side of an eMRTD (ICAO 9303 LDS1 application) with BAC and 3DES secure messaging.
+"""Card side of an eMRTD (ICAO 9303 LDS1 application): BAC, PACE (Generic Mapping), 3DES and AES
+secure messaging, Active Authentication.
 
 Sans-IO: `EmrtdApplet.process(command bytes) -> response bytes`. It behaves like
 a BAC chip: after SELECT of the application only GET CHALLENGE and EXTERNAL
@@ -6,12 +7,21 @@ AUTHENTICATE work in plain; data groups need secure messaging (6982 before);
 wrong document keys give 6300; a command MAC that does not verify gives 6988
 and ends the session, as does any plain command during the session.
 
+With EF.CardAccess among its files it is also a PACE chip: in the master file
+EF.CardAccess can be selected (011C) or read by short EF identifier (1C) in
+plain, MSE:Set AT and the four General Authenticate steps run PACE
+(`card_auth.CardPace`), and the eMRTD application is then selected under the
+new secure messaging (AES or 3DES, SSC from 0). `ChipProfile.bac=False` makes a
+PACE-only chip. With an `aa` signer it answers INTERNAL AUTHENTICATE (88) under
+secure messaging.
+
 The card-side secure messaging is written here from ICAO 9303-11 §9.8, apart
 from the terminal's (drivers/emrtd/sm.py), so the two check each other; only
-the DES primitives and the key derivation function are shared.
+the cipher primitives and the key derivation function are shared.
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
 import random
@@ -23,8 +33,12 @@ from drivers.emrtd.apdu import (SW_AUTH_FAILED, SW_CLA_NOT_SUPPORTED, SW_CONDITI
                                 SW_SECURITY_NOT_SATISFIED, SW_SM_OBJECTS_INCORRECT, SW_SM_OBJECTS_MISSING,
                                 SW_WRONG_DATA, SW_WRONG_LE, SW_WRONG_LENGTH, SW_WRONG_P1P2,
                                 SW_WRONG_PARAMS_OFFSET, Command, MalformedApdu)
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.cmac import CMAC
+
 from drivers.emrtd.bac import BacKey, session_keys
-from icao9303 import lds, tlv
+from icao9303 import lds, secinfo, tlv
+from simulators.chip.card_auth import AaSigner, CardPace
 from simulators.faults import Faults
 
 EAC_PROTECTED = {"DG3", "DG4"}  # need terminal authentication (EAC): refused under BAC
@@ -43,6 +57,9 @@ class ChipProfile:
     extended_length: bool = True
     exact_le: bool = False     # answer 6Cxx instead of 6282 when Le exceeds the rest of the file
     tear_at: tuple[str, int] | None = None  # (file, offset): the card is pulled out when a read reaches it
+    bac: bool = True           # False: a PACE-only chip (GET CHALLENGE / EXTERNAL AUTHENTICATE: 6D00)
+    pace_fault: str | None = None  # "bad_token" or "refuse": PACE fails (terminal fallback tests)
+    card_access_select: bool = True  # False: SELECT 011C refused (6986), only the SFI read works
 
 
 def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
@@ -55,23 +72,73 @@ def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
 
 
 class _CardSession:
-    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: bytes):
+    """Card-side SM keys and counter: 3DES (8-byte SSC, zero IV, retail MAC) or AES (16-byte SSC,
+    IV = E(KS_Enc, SSC), CMAC/8)."""
+
+    def __init__(self, ks_enc: bytes, ks_mac: bytes, ssc: bytes, cipher: str = "3DES"):
         self.ks_enc, self.ks_mac, self.ssc = ks_enc, ks_mac, int.from_bytes(ssc, "big")
+        self.aes = cipher != "3DES"
+        self.block = 16 if self.aes else 8
 
     def bump(self) -> bytes:
-        self.ssc = (self.ssc + 1) % (1 << 64)
-        return self.ssc.to_bytes(8, "big")
+        self.ssc = (self.ssc + 1) % (1 << (8 * self.block))
+        return self.ssc.to_bytes(self.block, "big")
+
+    def pad(self, data: bytes) -> bytes:
+        return crypto.pad(data, self.block)
+
+    def unpad(self, data: bytes) -> bytes:
+        return crypto.unpad(data, self.block)
+
+    def mac(self, data: bytes) -> bytes:
+        if not self.aes:
+            return crypto.retail_mac(self.ks_mac, data)
+        c = CMAC(algorithms.AES(self.ks_mac))
+        c.update(data)
+        return c.finalize()[:8]
+
+    def _iv(self) -> bytes:
+        # the SSC of the message being processed (already bumped for its MAC)
+        return Cipher(algorithms.AES(self.ks_enc), modes.ECB()).encryptor().update(self.ssc.to_bytes(16, "big"))
+
+    def encrypt(self, data: bytes) -> bytes:
+        if not self.aes:
+            return crypto.encrypt(self.ks_enc, data)
+        return Cipher(algorithms.AES(self.ks_enc), modes.CBC(self._iv())).encryptor().update(data)
+
+    def decrypt(self, data: bytes) -> bytes:
+        if len(data) % self.block or not data:
+            raise crypto.PaddingError("cryptogram is not whole blocks")
+        if not self.aes:
+            return crypto.decrypt(self.ks_enc, data)
+        return Cipher(algorithms.AES(self.ks_enc), modes.CBC(self._iv())).decryptor().update(data)
+
+
+MF_FILES = ("EF.CardAccess",)
 
 
 class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
-                 faults: Faults | None = None, seed: int | None = None):
-        """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only)."""
-        unknown = {name for name in files if name not in lds.BY_NAME or lds.BY_NAME[name].in_mf}
+                 faults: Faults | None = None, seed: int | None = None, *, can: str | None = None,
+                 aa: AaSigner | None = None):
+        """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only).
+        `files` may hold EF.CardAccess (a PACE chip); `can` adds the CAN as a PACE password; `aa` is
+        the Active Authentication key (INTERNAL AUTHENTICATE)."""
+        unknown = {name for name in files
+                   if name not in lds.BY_NAME or (lds.BY_NAME[name].in_mf and name not in MF_FILES)}
         if unknown:
             raise ValueError(f"files not in the eMRTD application: {sorted(unknown)}")
-        self.files = {lds.BY_NAME[name].fid: (name, data) for name, data in files.items()}
+        self.files = {lds.BY_NAME[name].fid: (name, data) for name, data in files.items()
+                      if not lds.BY_NAME[name].in_mf}
+        self.mf_files = {lds.BY_NAME[name].fid: (name, data) for name, data in files.items()
+                         if lds.BY_NAME[name].in_mf}
         self.k_enc, self.k_mac = key.document_keys()
+        self.passwords = {0x01: hashlib.sha1(key.mrz_information().encode("ascii")).digest()}
+        if can:
+            self.passwords[0x02] = can.encode("ascii")
+        card_access = files.get("EF.CardAccess")
+        self.card_access = secinfo.parse_card_access(card_access) if card_access else None
+        self.aa = aa
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
         self.seed = seed
@@ -81,8 +148,10 @@ class EmrtdApplet:
         """Power-on state: nothing selected, no session."""
         self.app_selected = False
         self.current: tuple[str, bytes] | None = None
+        self.mf_current: tuple[str, bytes] | None = None
         self.rnd_ic: bytes | None = None
         self.session: _CardSession | None = None
+        self.pace: CardPace | None = None
         self.random_bytes = os.urandom if self.seed is None else random.Random(self.seed).randbytes
 
     # ------------------------------------------------------------- dispatch
@@ -95,14 +164,24 @@ class EmrtdApplet:
             return self._abort(SW_WRONG_LENGTH)
         if cmd.cla & 0x0C == 0x0C:
             return self._protected(cmd, raw)
-        if cmd.cla != 0x00:
+        if cmd.cla != 0x00 and not (cmd.cla == 0x10 and cmd.ins == 0x86):  # 10: command chaining (PACE)
             return self._abort(SW_CLA_NOT_SUPPORTED)
         if self.session is not None:
             self.session = None  # a plain command ends secure messaging (§9.8.7)
         if cmd.ins == 0xA4 and cmd.p1 == 0x04:
             return self._select_application(cmd)
+        if cmd.ins == 0x22 and cmd.p1 == 0xC1 and cmd.p2 == 0xA4 and self.card_access is not None:
+            return self._mse_set_at(cmd)
+        if cmd.ins == 0x86 and self.card_access is not None:
+            return self._general_authenticate(cmd, raw)
         if not self.app_selected:
+            if cmd.ins == 0xA4 and cmd.p1 in (0x00, 0x02) and self.mf_files:
+                return self._select_mf_file(cmd)
+            if cmd.ins == 0xB0 and self.mf_files:
+                return self._read_mf_file(cmd)
             return _sw(SW_FILE_NOT_FOUND if cmd.ins == 0xA4 else SW_CONDITIONS_NOT_SATISFIED)
+        if cmd.ins in (0x84, 0x82) and not self.profile.bac:
+            return _sw(SW_INS_NOT_SUPPORTED)
         if cmd.ins == 0x84:
             return self._get_challenge(cmd)
         if cmd.ins == 0x82:
@@ -121,6 +200,56 @@ class EmrtdApplet:
             return _sw(SW_FILE_NOT_FOUND)
         self.app_selected = True
         return _sw(SW_OK)
+
+    # ----------------------------------------------------------- master file
+    def _select_mf_file(self, cmd: Command) -> bytes:
+        if len(cmd.data) != 2:
+            return _sw(SW_WRONG_P1P2)
+        entry = self.mf_files.get(int.from_bytes(cmd.data, "big"))
+        if entry is None:
+            return _sw(SW_FILE_NOT_FOUND)
+        if not self.profile.card_access_select:
+            return _sw(0x6986)  # command not allowed: this chip only reads EF.CardAccess by SFI
+        self.mf_current = entry
+        return _sw(SW_OK)
+
+    def _read_mf_file(self, cmd: Command) -> bytes:
+        if cmd.p1 & 0x80:
+            sfi = cmd.p1 & 0x1F
+            entry = next((e for e in self.mf_files.values() if lds.BY_NAME[e[0]].sfi == sfi), None)
+            if entry is None:
+                return _sw(SW_FILE_NOT_FOUND)
+            self.mf_current, offset = entry, cmd.p2
+        elif self.mf_current is None:
+            return _sw(SW_CONDITIONS_NOT_SATISFIED)
+        else:
+            offset = (cmd.p1 << 8) | cmd.p2
+        content = self.mf_current[1]
+        le = cmd.le or 0
+        if le <= 0:
+            return _sw(SW_WRONG_LENGTH)
+        if offset > len(content):
+            return _sw(SW_WRONG_PARAMS_OFFSET)
+        chunk = content[offset:offset + le]
+        return chunk + _sw(SW_OK if len(chunk) == le else SW_END_OF_FILE)
+
+    # ----------------------------------------------------------------- PACE
+    def _mse_set_at(self, cmd: Command) -> bytes:
+        self.app_selected, self.current = False, None
+        self.pace = CardPace(self.card_access, self.passwords, self.random_bytes, self.profile.pace_fault)
+        return _sw(self.pace.set_at(cmd.data))
+
+    def _general_authenticate(self, cmd: Command, raw: bytes) -> bytes:
+        if self.pace is None:
+            return _sw(SW_CONDITIONS_NOT_SATISFIED)
+        data, sw = self.pace.general_authenticate(cmd.cla, cmd.data)
+        if sw == SW_OK and self.pace.result is not None:
+            ks_enc, ks_mac, cipher = self.pace.result
+            self.pace = None
+            self.session = _CardSession(ks_enc, ks_mac, bytes(16 if cipher != "3DES" else 8), cipher)
+        elif sw != SW_OK:
+            self.pace = None
+        return data + _sw(sw)
 
     # ------------------------------------------------------------------ BAC
     def _get_challenge(self, cmd: Command) -> bytes:
@@ -160,7 +289,7 @@ class EmrtdApplet:
             return self._abort(SW_SM_OBJECTS_MISSING)
         covered = b"".join(objs[t][1] for t in (0x87, 0x85, 0x97) if t in objs)
         header = bytes((cmd.cla, cmd.ins, cmd.p1, cmd.p2))
-        mac = crypto.retail_mac(s.ks_mac, crypto.pad(s.bump() + crypto.pad(header) + covered))
+        mac = s.mac(s.pad(s.bump() + s.pad(header) + covered))
         if not hmac.compare_digest(mac, objs[0x8E][0]):
             return self._abort(SW_SM_OBJECTS_INCORRECT)
         data = b""
@@ -169,9 +298,9 @@ class EmrtdApplet:
                 value = objs[0x87][0]
                 if value[:1] != b"\x01":
                     return self._abort(SW_SM_OBJECTS_INCORRECT)
-                data = crypto.unpad(crypto.decrypt(s.ks_enc, value[1:]))
+                data = s.unpad(s.decrypt(value[1:]))
             elif 0x85 in objs:
-                data = crypto.unpad(crypto.decrypt(s.ks_enc, objs[0x85][0]))
+                data = s.unpad(s.decrypt(objs[0x85][0]))
         except crypto.PaddingError:
             return self._abort(SW_SM_OBJECTS_INCORRECT)
         le = None
@@ -180,27 +309,47 @@ class EmrtdApplet:
             le = int.from_bytes(value, "big") or (256 if len(value) == 1 else 65536)
         inner = Command(cmd.cla & ~0x0C & 0xFF, cmd.ins, cmd.p1, cmd.p2, data, le)
         payload, sw = self._inner(inner)
-        return self._wrap(payload, sw, odd=bool(cmd.ins & 1))
+        answer = self._wrap(payload, sw, odd=bool(cmd.ins & 1))
+        if not cmd.extended and len(answer) - 2 > 256:  # a short command's answer holds 256 bytes at most
+            return self._abort(SW_WRONG_LENGTH)
+        return answer
 
     def _wrap(self, payload: bytes, sw: int, odd: bool) -> bytes:
         s = self.session
+        ssc = s.bump()  # the response's SSC: its IV (AES) and its MAC
         body = b""
         if payload:
-            cryptogram = crypto.encrypt(s.ks_enc, crypto.pad(payload))
+            cryptogram = s.encrypt(s.pad(payload))
             body = tlv.encode(0x85, cryptogram) if odd else tlv.encode(0x87, b"\x01" + cryptogram)
         body += b"\x99\x02" + sw.to_bytes(2, "big")
-        mac = crypto.retail_mac(s.ks_mac, crypto.pad(s.bump() + body))
+        mac = s.mac(s.pad(ssc + body))
         if self.faults.active("corrupt_crc") and self.faults.consume("corrupt_crc"):
             mac = bytes((mac[0] ^ 0x01,)) + mac[1:]
         return body + b"\x8e\x08" + mac + sw.to_bytes(2, "big")
 
     # ------------------------------------------------------ file commands
     def _inner(self, cmd: Command) -> tuple[bytes, int]:
+        if cmd.ins == 0xA4 and cmd.p1 == 0x04:
+            if cmd.data != lds.EMRTD_AID:
+                return b"", SW_FILE_NOT_FOUND
+            self.app_selected, self.current = True, None
+            return b"", SW_OK
+        if not self.app_selected:
+            return b"", SW_CONDITIONS_NOT_SATISFIED
         if cmd.ins == 0xA4:
             return self._select_file(cmd)
+        if cmd.ins == 0x88:
+            return self._internal_authenticate(cmd)
         if cmd.ins in (0xB0, 0xB1):
             return self._read_binary(cmd)
         return b"", SW_INS_NOT_SUPPORTED
+
+    def _internal_authenticate(self, cmd: Command) -> tuple[bytes, int]:
+        if self.aa is None:
+            return b"", SW_INS_NOT_SUPPORTED
+        if len(cmd.data) != 8 or cmd.p1 or cmd.p2:
+            return b"", SW_WRONG_DATA
+        return self.aa.sign(cmd.data, self.random_bytes), SW_OK
 
     def _select_file(self, cmd: Command) -> tuple[bytes, int]:
         if cmd.p1 != 0x02 or len(cmd.data) != 2:
