@@ -250,3 +250,24 @@ def encode_active_auth_info(signature_algorithm: str, version: int = 1) -> bytes
 def encode_set(infos: list[bytes]) -> bytes:
     """DER SET OF: elements sorted by their encoding."""
     return tlv.encode(0x31, sorted(infos))
+
+
+ID_SECURITY_OBJECT = ID_BSI + ".3.2.1"  # eContentType of EF.CardSecurity
+
+
+def parse_card_security(data: bytes):
+    """EF.CardSecurity: a CMS SignedData (eContentType id-SecurityObject) of SecurityInfos.
+    Returns (`cms.SignedData`, `SecurityInfoSet`); the signature is not checked here
+    (`icao9303.card_security.verify` does, against the trust store)."""
+    from icao9303 import cms
+    try:
+        length = tlv.total_length(bytes(data[:8]))
+    except tlv.TlvError as exc:
+        raise SecurityInfoError(f"EF.CardSecurity: {exc}") from None
+    if length is None or length > len(data):
+        raise SecurityInfoError(f"EF.CardSecurity: {len(data)} bytes, header announces {length}")
+    try:
+        signed = cms.parse_signed_data(bytes(data[:length]), ID_SECURITY_OBJECT, "EF.CardSecurity")
+    except (cms.CmsError, cms.CertificateError) as exc:
+        raise SecurityInfoError(str(exc)) from None
+    return signed, parse(signed.content)

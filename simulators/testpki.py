@@ -68,6 +68,9 @@ _EC_CURVES = {"brainpoolP256r1": ec.BrainpoolP256R1, "brainpoolP384r1": ec.Brain
 _ECDSA_OIDS = {"sha1": "1.2.840.10045.4.1", "sha224": "1.2.840.10045.4.3.1", "sha256": "1.2.840.10045.4.3.2",
                "sha384": "1.2.840.10045.4.3.3", "sha512": "1.2.840.10045.4.3.4"}
 AA_KEY_FILE = "aa_key.pem"
+CAM_KEY_FILE = "cam_key.pem"
+_PARAMETER_CURVES = {8: ec.SECP192R1, 10: ec.SECP224R1, 12: ec.SECP256R1, 13: ec.BrainpoolP256R1,
+                     15: ec.SECP384R1, 16: ec.BrainpoolP384R1, 17: ec.BrainpoolP512R1, 18: ec.SECP521R1}
 
 VARIANTS = ("genuine", "tampered_dg1", "tampered_dg2", "wrong_signature", "unknown_csca",
             "expired_ds", "revoked_ds", "country_mismatch")
@@ -99,6 +102,7 @@ class Document:
     ca_private_key: bytes | None = None   # PEM, when DG14 was written
     face_jpeg: bytes = b""
     aa_hash: str = "sha256"               # the hash the chip's AA signs with
+    cam_private_key: bytes | None = None  # PEM, when EF.CardSecurity was written (PACE-CAM)
 
     @property
     def data_groups(self) -> dict[int, bytes]:
@@ -122,6 +126,8 @@ class Document:
         (d / "mrz.txt").write_text("\n".join(self.mrz_lines) + "\n")
         if chip_secrets and self.aa_private_key:
             (d / AA_KEY_FILE).write_bytes(self.aa_private_key)
+        if chip_secrets and self.cam_private_key:
+            (d / CAM_KEY_FILE).write_bytes(self.cam_private_key)
         return d
 
 
@@ -376,8 +382,15 @@ class TestPki:
             if n not in (1, 2, 11, 12, 14, 15):
                 raise TestPkiError(f"DG{n} is not supported by the personaliser")
         ordered = {k: files[k] for k in ["EF.COM"] + [f"DG{n}" for n in dgs]}
+        cam_key = None
         if pace:
             ordered["EF.CardAccess"] = build_card_access(pace)
+            cam = [p for p in secinfo.parse_card_access(ordered["EF.CardAccess"]).pace if p.mapping == "CAM"]
+            if cam:
+                curve = _PARAMETER_CURVES.get(cam[0].parameter_id)
+                if curve is None:
+                    raise TestPkiError(f"no CAM key on parameter id {cam[0].parameter_id} in the test PKI")
+                cam_key = ec.generate_private_key(curve())
 
         ds_name = _VARIANT_SIGNER.get(variant, SIGNERS[signer])
         sod = self.build_sod({n: ordered[f"DG{n}"] for n in dgs}, ds_name, hash_algorithm,
@@ -385,6 +398,8 @@ class TestPki:
         if variant == "wrong_signature":
             sod = _corrupt_signature(sod)
         ordered["EF.SOD"] = lds.build_sod(sod)
+        if cam_key is not None:
+            ordered["EF.CardSecurity"] = self.build_card_security(ordered["EF.CardAccess"], cam_key, ds_name)
 
         if variant == "tampered_dg1":
             lines = tamper_mrz(lines)
@@ -393,7 +408,23 @@ class TestPki:
             ordered["DG2"] = lds.build_dg2(_tamper_face(face), container=dg2_container)
         der = self.certs[ds_name].public_bytes(serialization.Encoding.DER)
         return Document(ordered, lines, variant, ds_name, der,
-                        _pem(aa_key) if aa_key else None, _pem(ca_key) if ca_key else None, face, aa_hash)
+                        _pem(aa_key) if aa_key else None, _pem(ca_key) if ca_key else None, face, aa_hash,
+                        _pem(cam_key) if cam_key else None)
+
+    def build_card_security(self, card_access: bytes, cam_key, ds_name: str = "ds_rsa") -> bytes:
+        """EF.CardSecurity: the PACEInfos, the chip-authentication public key (keyId = the CAM
+        parameter id) and its ChipAuthenticationInfo, in CMS SignedData (id-SecurityObject) by the DS."""
+        infos = secinfo.parse_card_access(card_access)
+        key_id = next(p.parameter_id for p in infos.pace if p.mapping == "CAM")
+        spki = cam_key.public_key().public_bytes(serialization.Encoding.DER,
+                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+        pk_info = tlv.encode(0x30, [tlv.encode(0x06, secinfo.encode_oid(secinfo.ID_PK + ".2")), spki,
+                                    secinfo._der_int(key_id)])
+        ca_info = tlv.encode(0x30, [tlv.encode(0x06, secinfo.encode_oid(secinfo.ID_CA + ".2.2")),
+                                    secinfo._der_int(1), secinfo._der_int(key_id)])
+        content = secinfo.encode_set([info.encode() for info in _raw_infos(card_access)] + [pk_info, ca_info])
+        return sign_cms(content, secinfo.ID_SECURITY_OBJECT, self.keys[ds_name], self.certs[ds_name], "sha256",
+                        pss=(ds_name == "ds_rsa_pss"))
 
     def build_sod(self, data_groups: dict[int, bytes], ds_name: str = "ds_rsa",
                   hash_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
@@ -549,12 +580,20 @@ def build_card_access(pace) -> bytes:
 
 
 def clone_chip(doc: Document) -> Document:
-    """The same document on another chip: every file and signature copied, a different AA key
-    (a cloner cannot read the private key out of the genuine chip)."""
-    if not doc.aa_private_key:
-        raise TestPkiError("the document has no Active Authentication key to differ from")
-    other = make_aa_key(aa_kind(doc.aa_private_key))
-    return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=_pem(other))
+    """The same document on another chip: every file and signature copied, different AA and
+    PACE-CAM keys (a cloner cannot read the private keys out of the genuine chip)."""
+    if not doc.aa_private_key and not doc.cam_private_key:
+        raise TestPkiError("the document has no Active Authentication or PACE-CAM key to differ from")
+    aa_pem = _pem(make_aa_key(aa_kind(doc.aa_private_key))) if doc.aa_private_key else None
+    cam_pem = None
+    if doc.cam_private_key:
+        curve = serialization.load_pem_private_key(doc.cam_private_key, None).curve
+        cam_pem = _pem(ec.generate_private_key(type(curve)()))
+    return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=aa_pem, cam_private_key=cam_pem)
+
+
+def _raw_infos(der: bytes) -> list[tlv.Tlv]:
+    return list(tlv.parse_single(der, 0x31).children or ())
 
 
 def synth_face_jpeg(seed: int = 0, *, width: int = 413, height: int = 531,

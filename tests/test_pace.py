@@ -380,7 +380,7 @@ def test_card_access_with_two_pace_infos():
     infos = secinfo.parse_card_access(H(
         "31283012060a04007f000702020402040201020201103012060a04007f00070202040604020102020110"))
     assert [(p.mapping, p.cipher, p.parameter_id) for p in infos.pace] == [("GM", "AES-256", 16), ("CAM", "AES-256", 16)]
-    assert choose(infos).mapping == "GM"
+    assert choose(infos).mapping == "CAM"  # chip authentication comes with it
 
 
 def test_card_access_choice_prefers_ecdh_and_aes():
@@ -602,3 +602,114 @@ def test_many_random_pace_runs(pid):
         applet = EmrtdApplet(files, MRZ_KEY)
         sm = Pace(info, MRZ_KEY).establish(lambda cmd: Response.decode(applet.process(cmd.encode())))
         assert sm.ssc == 0 and applet.session is not None and applet.session.ks_mac == sm.ks_mac
+
+
+# ------------------------------------------------------------------ ICAO 9303-11 App. I: PACE-CAM (bp256, AES-128)
+I_CARD_ACCESS = H("31143012060A04007F0007020204060202010202010D")
+I_KEY = BacKey("C11T002JM", "960812", "231031")
+I = dict(
+    k_pi=H("4E6F6FBF7BE748B932C7B74161BBA9DF"),
+    z=H("CB60E8E0D85B76A9BD304747C2AD42E2"), s=H("658B860BC94DF6F044FCE6D5C82CF8E5"),
+    sk_map=0x5D8BB87BD74D985A4B7D4325B9F7B976FE835122773400798914AA22738135CC,
+    pk_map_ifd=_h("047F1D410ADB7DDB3B84BF1030800981A9105D7457B4A3ADE002384F3086C67EDE1AB889104A27DB6D842B019020FBF3CE"
+                  "ACB0DC627F7BDCAC29969E19D0E553C1"),
+    pk_map_ic=_h("04A234236AA9B9621E8EFB73B5245C0E09D2576E5277183C1208BDD55280CAE8B304F365713A356E65A451E165ECC9AC0A"
+                 "C46E3771342C8FE5AEDD092685338E23"),
+    sk_ifd=0x76ECFDAA9841C323A3F5FC5E88B88DB3EFF7E35EBF57A7E6946CB630006C2120,
+    pk_ifd=_h("04446C934084D9DAB863944F219520076C29EE3F7AE6722B11FF319EC1C7728F955483400BFF60BF0C5929270009277DC2"
+              "A515E12575010AD9BA916CF1BF86FEFC"),
+    pk_ic=_h("0402AD566F3C6EC7F9324509AD50A51FA52030782A4968FCFEDF737DAEA993333111C3B9B4C2287789BD137E7F8AA882E2A3"
+             "C633CCD6ECC2C63C57AD401A09C2E1"),
+    ks_enc=H("0A9DA4DB03BDDE39FC5202BC44B2E89E"), ks_mac=H("4B1C06491ED5140CA2B537D344C6C0B1"),
+    ca_ic=H("85DC3FA93D0952BFA82F5FD189EE75BD82F11D1F0B8ED4BF5319AC9B53C426B3"),
+    card_security_content=H(
+        "31643062060904007F0007020201023052300C060704007F0007010202010D034200041872709494399E7470A6431BE25E83EE"
+        "E24FEA568C2ED28DB48E05DB3A610DC884D256A40E35EFCB59BF6753D3A489D28C7A4D973C2DA138A6E7A4A08F68E16F02010D"),
+)
+I_TRACE = [
+    ("0022C1A40F800A04007F00070202040602830101", "9000"),
+    ("10860000027C0000", "7C128010" + I["z"].hex() + "9000"),
+    ("10860000457C43814104" + I["pk_map_ifd"][1:].hex() + "00", "7C43824104" + I["pk_map_ic"][1:].hex() + "9000"),
+    ("10860000457C43834104" + I["pk_ifd"][1:].hex() + "00", "7C43844104" + I["pk_ic"][1:].hex() + "9000"),
+    ("008600000C7C0A8508E86BD06018A1CD3B00",
+     "7C3C86088596CF055C67C1A38A301EEA964DAAE372AC990E3EFDE6333353BFC89A6704D93DA8798CF77F5B7A54BD10CBA372B42BE0"
+     "B9B5F28AA8DE2F4F929000"),
+]
+
+
+def test_cam_worked_example_byte_for_byte():
+    info = choose(secinfo.parse_card_access(I_CARD_ACCESS))
+    assert (info.mapping, info.cipher, info.parameter_id) == ("CAM", "AES-128", 13)
+    protocol = PaceProtocol(info, I_KEY, scalars=iter([I["sk_map"], I["sk_ifd"]]), send_parameter_id=False)
+    assert protocol.k_pi == I["k_pi"]
+    sm = _run(protocol, I_TRACE)
+    assert protocol.nonce == I["s"]
+    assert (sm.ks_enc, sm.ks_mac) == (I["ks_enc"], I["ks_mac"])
+    assert protocol.chip_auth_data == I["ca_ic"]
+    key_info = secinfo.parse(I["card_security_content"]).chip_auth_keys[0]
+    assert key_info.key_id == 13
+    curve, static = groups.ec_public_key(key_info.public_key_der)
+    assert curve.name == "brainpoolP256r1"
+    assert protocol.verify_chip_authentication(static)
+    other = curve.mul(curve.random_scalar(), curve.generator)
+    assert not protocol.verify_chip_authentication(other)
+
+
+def test_cam_is_preferred_when_offered():
+    infos = secinfo.parse_card_access(H(
+        "31283012060A04007F0007020204020202010202010D3012060A04007F0007020204060202010202010D"))
+    assert choose(infos).mapping == "CAM"
+    cam_3des = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "CAM", "3DES"), 2, 13, "ECDH", "CAM", "3DES")
+    assert choose(secinfo.SecurityInfoSet(b"", pace=(cam_3des,))) is None  # CAM is defined with AES only
+
+
+# ------------------------------------------------------------------ PACE-CAM against the simulated chip
+from icao9303 import card_security  # noqa: E402
+from simulators.testpki import clone_chip  # noqa: E402
+
+
+def _cam_applet(doc, profile=None):
+    return EmrtdApplet(doc.files, MRZ_KEY, profile,
+                       cam_key=serialization.load_pem_private_key(doc.cam_private_key, None))
+
+
+@pytest.mark.parametrize("pace", ["ECDH-CAM-AES-128/13", "ECDH-CAM-AES-256/16", "ECDH-CAM-AES-192/12"])
+def test_cam_read_passes_and_clone_fails(pki, trust_store, pace):
+    doc = pki.personalise(LINES, pace=["ECDH-GM-AES-128/13", pace])
+    link = Link(_cam_applet(doc))
+    result = read_document(link, MRZ_KEY)
+    assert result.access["mapping"] == "CAM" and result.files == doc.files
+    assert result.chip_auth.passed and result.chip_auth.key_id == int(pace.split("/")[1])
+    assert list(result.timings_s)[:5] == ["EF.CardAccess", "PACE", "EF.CardSecurity", "CAM", "select"]
+    assert card_security.verify(result.files["EF.CardSecurity"], trust_store).passed
+
+    clone = clone_chip(doc)
+    result = read_document(Link(_cam_applet(clone)), MRZ_KEY)
+    assert result.access["mapping"] == "CAM" and result.chip_auth.status == "failed"
+    assert card_security.verify(result.files["EF.CardSecurity"], trust_store).passed  # copied, still signed
+
+
+def test_cam_card_security_forged_by_an_untrusted_signer(pki, trust_store):
+    doc = pki.personalise(LINES, pace="ECDH-CAM-AES-128/13", variant="unknown_csca")
+    result = read_document(Link(_cam_applet(doc)), MRZ_KEY)
+    assert result.chip_auth.passed  # the chip matches the key ...
+    checked = card_security.verify(result.files["EF.CardSecurity"], trust_store)
+    assert not checked.passed and checked.check("csca_chain").status == "failed"  # ... which nobody vouches for
+
+
+def test_cam_without_card_security_fails_chip_auth(pki):
+    doc = pki.personalise(LINES, pace="ECDH-CAM-AES-128/13")
+    files = {k: v for k, v in doc.files.items() if k != "EF.CardSecurity"}
+    applet = EmrtdApplet(files, MRZ_KEY, cam_key=serialization.load_pem_private_key(doc.cam_private_key, None))
+    result = read_document(Link(applet), MRZ_KEY)
+    assert result.access_control == "PACE" and result.chip_auth.status == "failed"
+    assert "unreadable" in result.chip_auth.reason and result.files["EF.SOD"] == doc.files["EF.SOD"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=120))
+def test_card_security_parser_only_raises_its_error(data):
+    try:
+        secinfo.parse_card_security(b"\x30" + bytes((len(data),)) + data if len(data) < 128 else data)
+    except secinfo.SecurityInfoError:
+        pass

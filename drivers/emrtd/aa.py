@@ -72,25 +72,8 @@ def _public_key(spki: bytes):
             pub = info["public_key"].parsed
             return "RSA", pub["modulus"].native, pub["public_exponent"].native
         if algorithm == "ec":
-            params = info["algorithm"]["parameters"]
-            if params.name == "named":
-                curve = groups.CURVES_BY_OID.get(params.chosen.dotted)
-            elif params.name == "specified":
-                d = params.chosen
-                base = d["base"].native
-                p = d["field_id"]["parameters"].native
-                size = (p.bit_length() + 7) // 8
-                curve = None
-                if base[:1] == b"\x04" and len(base) == 1 + 2 * size:
-                    curve = groups.curve_matching(p, int.from_bytes(d["curve"]["a"].native, "big"),
-                                                  int.from_bytes(d["curve"]["b"].native, "big"),
-                                                  int.from_bytes(base[1:1 + size], "big"),
-                                                  int.from_bytes(base[1 + size:], "big"), d["order"].native)
-            else:
-                curve = None
-            if curve is None:
-                raise ValueError("EC key on a curve we do not know")
-            return "EC", curve, curve.decode(bytes(info["public_key"]))
+            curve, point = groups.ec_public_key(spki)
+            return "EC", curve, point
     except (ValueError, TypeError, KeyError, AttributeError, groups.GroupError) as exc:
         raise ValueError(f"DG15 key: {exc}") from None
     raise ValueError(f"DG15 key: algorithm {algorithm} is not RSA or EC")

@@ -378,3 +378,48 @@ def curve_matching(p: int, a: int, b: int, gx: int, gy: int, n: int) -> Curve | 
         if (c.p, c.a % c.p, c.b, c.gx, c.gy, c.n) == (p, a % p, b, gx, gy, n):
             return c
     return None
+
+
+ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
+ID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"  # BSI TR-03110: AlgorithmIdentifier {OID, INTEGER id}
+
+
+def ec_public_key(spki: bytes) -> tuple[Curve, tuple[int, int]]:
+    """(curve, point) of an EC SubjectPublicKeyInfo: id-ecPublicKey with a named curve or explicit
+    parameters of a known curve, or BSI standardizedDomainParameters with a parameter id (as
+    EF.CardSecurity and DG14 carry chip-authentication keys). `GroupError` otherwise."""
+    from asn1crypto import core, keys
+
+    try:
+        outer = core.Sequence.load(bytes(spki), strict=True)
+        algorithm = core.Sequence.load(outer[0].dump(), strict=True)
+        oid = core.ObjectIdentifier.load(algorithm[0].dump()).dotted
+        public = core.BitString.load(outer[1].dump())
+        point_bytes = bytes(public.contents[1:]) if public.contents[:1] == b"\x00" else None
+        curve = None
+        if oid == ID_STANDARDIZED_DOMAIN_PARAMETERS:
+            group = STANDARD.get(core.Integer.load(algorithm[1].dump()).native)
+            curve = group if isinstance(group, Curve) else None
+        elif oid == ID_EC_PUBLIC_KEY:
+            params = keys.ECDomainParameters.load(algorithm[1].dump())
+            if params.name == "named":
+                curve = CURVES_BY_OID.get(params.chosen.dotted)
+            elif params.name == "specified":
+                d = params.chosen
+                p = d["field_id"]["parameters"].native
+                size = (p.bit_length() + 7) // 8
+                base = d["base"].native
+                if base[:1] == b"\x04" and len(base) == 1 + 2 * size:
+                    curve = curve_matching(p, int.from_bytes(d["curve"]["a"].native, "big"),
+                                           int.from_bytes(d["curve"]["b"].native, "big"),
+                                           int.from_bytes(base[1:1 + size], "big"),
+                                           int.from_bytes(base[1 + size:], "big"), d["order"].native)
+        else:
+            raise GroupError(f"public key algorithm {oid} is not EC")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise GroupError(f"EC public key does not parse: {exc}") from None
+    if curve is None:
+        raise GroupError("EC public key on a curve we do not know")
+    if point_bytes is None:
+        raise GroupError("EC public key BIT STRING has unused bits")
+    return curve, curve.decode(point_bytes)

@@ -1,4 +1,5 @@
-"""PACE v2 (ICAO 9303-11 §4.4), terminal side: Generic Mapping over ECDH and DH, 3DES and AES.
+"""PACE v2 (ICAO 9303-11 §4.4), terminal side: Generic Mapping over ECDH and DH, 3DES and AES, and
+Chip Authentication Mapping (PACE-CAM, ECDH with AES).
 
 Sans-IO: `PaceProtocol` builds each command from the chip's previous answer, and
 `PaceProtocol.session` turns the last answer into a `SecureMessaging` session (SSC 0). `Pace`
@@ -12,6 +13,11 @@ is the access-control strategy that drives it over a plain channel (`drivers.emr
                     K = x(SK_IFD*PK_IC), KS_Enc = KDF(K,1), KS_MAC = KDF(K,2)
   GA 4 (tokens)     00 86 00 00  7C { 85 T_IFD }              -> 7C { 86 T_IC }
                     T_IFD = MAC(KS_MAC, 7F49{06 OID, 86 PK_IC}), T_IC over PK_IFD (DH: tag 84)
+
+PACE-CAM runs the Generic Mapping with the CAM protocol OID; the chip's GA 4 answer adds
+8A = E(KS_Enc, CA_IC) (AES-CBC, IV = E(KS_Enc, FF..FF)), and the chip is authentic when
+CA_IC * PK_IC(static) = PK_map,IC for the chip-authentication key in EF.CardSecurity
+(`verify_chip_authentication`); EF.CardSecurity itself must pass passive authentication.
 
 The password key is SHA-1 of the MRZ information (document number, birth date, expiry date with
 their check digits) or the CAN itself; K_pi = KDF(key, 3). Every public value is sent and checked
@@ -36,7 +42,7 @@ from icao9303.secinfo import PaceInfo
 
 PASSWORD_MRZ = 0x01
 PASSWORD_CAN = 0x02
-SUPPORTED_MAPPINGS = ("GM",)
+SUPPORTED_MAPPINGS = ("GM", "CAM")
 
 
 class PaceError(ChipError):
@@ -65,17 +71,21 @@ def password_key(password: Password) -> tuple[bytes, int, str]:
 
 
 def supported(info: PaceInfo) -> bool:
+    if info.mapping == "CAM" and info.cipher == "3DES":
+        return False  # CAM is defined with AES only
     return (info.mapping in SUPPORTED_MAPPINGS and info.version == 2
-            and info.parameter_id is not None and info.parameter_id in groups.STANDARD)
+            and info.parameter_id is not None and info.parameter_id in groups.STANDARD
+            and (groups.STANDARD[info.parameter_id].kind == "DH") == (info.agreement == "DH"))
 
 
 def _rank(info: PaceInfo) -> tuple:
-    return (info.agreement == "ECDH", info.cipher != "3DES", crypto.CIPHERS[info.cipher][0])
+    return (info.mapping == "CAM", info.agreement == "ECDH", info.cipher != "3DES", crypto.CIPHERS[info.cipher][0])
 
 
 def choose(infos: secinfo.SecurityInfoSet) -> PaceInfo | None:
     """The PACEInfo to run among those EF.CardAccess lists: a mapping and standardized domain
-    parameters we support, ECDH before DH, AES before 3DES, longer keys first."""
+    parameters we support, CAM first (it authenticates the chip), ECDH before DH, AES before 3DES,
+    longer keys first."""
     usable = [p for p in infos.pace if supported(p)]
     return max(usable, key=_rank) if usable else None
 
@@ -122,6 +132,8 @@ class PaceProtocol:
         self.send_parameter_id = send_parameter_id
         self._scalars = scalars
         self.nonce = b""
+        self.pk_map_ic = None
+        self.chip_auth_data: bytes | None = None  # CA_IC (PACE-CAM)
         self.mapped_generator = None
         self.shared_secret = b""
         self.ks_enc = self.ks_mac = b""
@@ -151,7 +163,7 @@ class PaceProtocol:
 
     def key_agreement(self, answer: bytes) -> Command:
         g = self.group
-        pk_map_ic = g.decode(dynamic_data(answer, 0x82, "GA map nonce"))
+        pk_map_ic = self.pk_map_ic = g.decode(dynamic_data(answer, 0x82, "GA map nonce"))
         h = g.mul(self._sk_map, pk_map_ic)
         if h is None or (g.kind == "DH" and h == 1):
             raise PaceError("GA map nonce: the mapping's shared point is the identity")
@@ -179,7 +191,24 @@ class PaceProtocol:
         expected = crypto.mac8(self.cipher, self.ks_mac, public_key_token(self.info, self.group, self._pk_ifd_encoded))
         if not hmac.compare_digest(t_ic, expected):
             raise PaceError("GA mutual authentication: the chip's authentication token does not verify")
+        if self.info.mapping == "CAM":
+            encrypted = dynamic_data(answer, 0x8A, "GA mutual authentication (CAM)")
+            aes = crypto.Aes(self.ks_enc)
+            if not encrypted or len(encrypted) % crypto.AES_BLOCK:
+                raise PaceError("GA mutual authentication (CAM): chip authentication data is not whole blocks")
+            self.chip_auth_data = crypto.unpad(aes.decrypt(encrypted, aes.iv_for(b"\xff" * crypto.AES_BLOCK)),
+                                               crypto.AES_BLOCK)
         return SecureMessaging(self.ks_enc, self.ks_mac, 0, self.cipher)
+
+    def verify_chip_authentication(self, static_key) -> bool:
+        """PACE-CAM: CA_IC * PK_IC(static) == PK_map,IC for the chip-authentication public key
+        (a point of the PACE curve) from EF.CardSecurity."""
+        if self.chip_auth_data is None or self.pk_map_ic is None:
+            raise PaceError("no chip authentication data: not a PACE-CAM run")
+        ca_ic = int.from_bytes(self.chip_auth_data, "big")
+        if not 0 < ca_ic < self.group.n:
+            return False
+        return self.group.mul(ca_ic, static_key) == self.pk_map_ic
 
 
 class Pace:

@@ -32,7 +32,7 @@ from typing import Protocol
 
 from core import logs
 from core.errors import ParseError
-from drivers.emrtd import aa, access, pace
+from drivers.emrtd import aa, access, chipauth, pace
 from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, FileNotFound, Response,
                                 StatusError, WrongLe, WrongLength, check)
 from drivers.emrtd.bac import BacKey
@@ -72,6 +72,7 @@ class ReadResult:
     access_note: str = ""               # why this method (e.g. "EF.CardAccess absent")
     fallback: str | None = None         # set when PACE was offered, failed, and BAC opened the chip
     active_auth: object | None = None   # aa.ActiveAuthResult when active authentication was considered
+    chip_auth: object | None = None     # chipauth.ChipAuthResult after PACE-CAM
 
 
 class ChipSession:
@@ -136,13 +137,19 @@ class ChipSession:
         if self.chunk <= MAX_SHORT_LE:  # short reads: the largest Le whose protected answer fits 256 bytes
             self.chunk = min(self.chunk, self.sm.max_short_le)
 
-    def open(self, strategy: access.AccessControl, step: Callable | None = None) -> None:
+    def open(self, strategy: access.AccessControl, step: Callable | None = None,
+             in_master_file: Callable[[], None] | None = None) -> None:
         """Authenticate with `strategy` and select the application, in the order it needs
         (PACE: in the master file, then SELECT under SM; BAC: SELECT, then BAC).
-        `step(label, fn)` times each part."""
+        `step(label, fn)` times each part; `in_master_file()` runs after PACE, before the
+        application is selected (EF.CardSecurity for PACE-CAM)."""
         step = step or (lambda _label, fn: fn())
         if getattr(strategy, "before_select", False):
             step(strategy.name, lambda: self.authenticate(strategy))
+            if in_master_file is not None:
+                in_master_file()
+                if self.sm is None:  # an error status there closed the session
+                    self.authenticate(strategy)
             step("select", lambda: self.select_application(protected=True))
         else:
             step("select", self.select_application)
@@ -171,6 +178,12 @@ class ChipSession:
             if not first.data:
                 return None
             return self._read_current(name, bytearray(first.data), first.sw)
+        return self._read_current(name)
+
+    def read_master_file(self, name: str) -> bytes:
+        """A file of the master file (EF.CardSecurity) under the session: SELECT by FID, READ BINARY."""
+        entry = lds.BY_NAME[name]
+        self.send(Command(0x00, 0xA4, 0x02, 0x0C, entry.fid.to_bytes(2, "big")), f"SELECT {name}")
         return self._read_current(name)
 
     def select_file(self, name: str) -> None:
@@ -329,9 +342,22 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
     if probe_s:
         result.timings_s["select"] = probe_s
     strategy = plan.primary
+
+    def cam() -> None:
+        """PACE-CAM: EF.CardSecurity (master file, under SM) and the chip-authentication check."""
+        if not (isinstance(strategy, pace.Pace) and strategy.info.mapping == "CAM"):
+            return
+        try:
+            data = step("EF.CardSecurity", lambda: session.read_master_file("EF.CardSecurity"))
+        except (StatusError, SmError, PaddingError) as err:
+            result.chip_auth = chipauth.ChipAuthResult("failed", "PACE-CAM", f"EF.CardSecurity unreadable: {err}")
+            return
+        result.files["EF.CardSecurity"] = data
+        result.chip_auth = step("CAM", lambda: chipauth.verify_cam(strategy.protocol, data))
+
     attempt = time.perf_counter()
     try:
-        session.open(strategy, step)
+        session.open(strategy, step, cam)
     except PACE_FAILURES as err:
         if plan.fallback is None:
             raise
@@ -339,9 +365,11 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
                            f"fell back to {plan.fallback.name}")
         log.warning("pace_fallback", error=f"{type(err).__name__}: {err}", fallback=plan.fallback.name,
                     protocol=access.describe(strategy).get("protocol"))
-        result.timings_s.pop(strategy.name, None)
-        result.timings_s.pop("select", None)
+        for label in (strategy.name, "select", "EF.CardSecurity", "CAM"):
+            result.timings_s.pop(label, None)
         result.timings_s[f"{strategy.name} (failed)"] = time.perf_counter() - attempt
+        result.chip_auth = None
+        result.files.pop("EF.CardSecurity", None)
         strategy = plan.fallback
         session.open(strategy, step)
     result.access_control = strategy.name

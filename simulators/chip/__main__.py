@@ -41,9 +41,15 @@ def load_aa(directory: Path, files: dict[str, bytes], trailer: str = "34CC") -> 
     return AaSigner(key, hash_name, two_byte_trailer=trailer.upper() != "BC")
 
 
+def load_cam_key(directory: Path):
+    """The chip's PACE-CAM private key from DIR/cam_key.pem, or None."""
+    path = directory / "cam_key.pem"
+    return serialization.load_pem_private_key(path.read_bytes(), None) if path.is_file() else None
+
+
 def load_document(directory: Path) -> tuple[dict[str, bytes], list[str]]:
     files = {f.name: (directory / f.out_name).read_bytes()
-             for f in lds.FILES if (not f.in_mf or f.name == "EF.CardAccess") and (directory / f.out_name).is_file()}
+             for f in lds.FILES if (directory / f.out_name).is_file()}
     if "EF.COM" not in files:
         raise FaultError(f"{directory}: no EF.COM: not a document directory")
     printed = directory / "mrz.txt"
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_pace:
         files.pop("EF.CardAccess", None)
     applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile, seed=args.seed, can=args.can,
-                         aa=load_aa(args.doc, files, args.aa_trailer))
+                         aa=load_aa(args.doc, files, args.aa_trailer), cam_key=load_cam_key(args.doc))
     return run_simulator_cli(VirtualCard(applet, args.port, args.host), args)
 
 

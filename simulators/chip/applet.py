@@ -114,16 +114,17 @@ class _CardSession:
         return Cipher(algorithms.AES(self.ks_enc), modes.CBC(self._iv())).decryptor().update(data)
 
 
-MF_FILES = ("EF.CardAccess",)
+MF_FILES = ("EF.CardAccess", "EF.CardSecurity")
 
 
 class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
                  faults: Faults | None = None, seed: int | None = None, *, can: str | None = None,
-                 aa: AaSigner | None = None):
+                 aa: AaSigner | None = None, cam_key=None):
         """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only).
-        `files` may hold EF.CardAccess (a PACE chip); `can` adds the CAN as a PACE password; `aa` is
-        the Active Authentication key (INTERNAL AUTHENTICATE)."""
+        `files` may hold EF.CardAccess (a PACE chip) and EF.CardSecurity; `can` adds the CAN as a PACE
+        password; `aa` is the Active Authentication key (INTERNAL AUTHENTICATE); `cam_key` the static
+        chip-authentication private key for PACE-CAM (an EC private key or its scalar)."""
         unknown = {name for name in files
                    if name not in lds.BY_NAME or (lds.BY_NAME[name].in_mf and name not in MF_FILES)}
         if unknown:
@@ -139,6 +140,7 @@ class EmrtdApplet:
         card_access = files.get("EF.CardAccess")
         self.card_access = secinfo.parse_card_access(card_access) if card_access else None
         self.aa = aa
+        self.cam_key = cam_key.private_numbers().private_value if hasattr(cam_key, "private_numbers") else cam_key
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
         self.seed = seed
@@ -203,40 +205,49 @@ class EmrtdApplet:
 
     # ----------------------------------------------------------- master file
     def _select_mf_file(self, cmd: Command) -> bytes:
-        if len(cmd.data) != 2:
-            return _sw(SW_WRONG_P1P2)
-        entry = self.mf_files.get(int.from_bytes(cmd.data, "big"))
-        if entry is None:
-            return _sw(SW_FILE_NOT_FOUND)
-        if not self.profile.card_access_select:
-            return _sw(0x6986)  # command not allowed: this chip only reads EF.CardAccess by SFI
-        self.mf_current = entry
-        return _sw(SW_OK)
+        return b"".join(_pair(*self._mf_select(cmd)))
 
     def _read_mf_file(self, cmd: Command) -> bytes:
+        return b"".join(_pair(*self._mf_read(cmd)))
+
+    def _mf_select(self, cmd: Command) -> tuple[bytes, int]:
+        """SELECT in the master file: EF.CardAccess always, EF.CardSecurity only under SM (after PACE)."""
+        if len(cmd.data) != 2:
+            return b"", SW_WRONG_P1P2
+        entry = self.mf_files.get(int.from_bytes(cmd.data, "big"))
+        if entry is None or (entry[0] == "EF.CardSecurity" and self.session is None):
+            return b"", SW_FILE_NOT_FOUND
+        if entry[0] == "EF.CardAccess" and not self.profile.card_access_select:
+            return b"", 0x6986  # command not allowed: this chip only reads EF.CardAccess by SFI
+        self.mf_current = entry
+        return b"", SW_OK
+
+    def _mf_read(self, cmd: Command) -> tuple[bytes, int]:
         if cmd.p1 & 0x80:
             sfi = cmd.p1 & 0x1F
-            entry = next((e for e in self.mf_files.values() if lds.BY_NAME[e[0]].sfi == sfi), None)
+            entry = next((e for e in self.mf_files.values() if lds.BY_NAME[e[0]].sfi == sfi
+                          and (e[0] != "EF.CardSecurity" or self.session is not None)), None)
             if entry is None:
-                return _sw(SW_FILE_NOT_FOUND)
+                return b"", SW_FILE_NOT_FOUND
             self.mf_current, offset = entry, cmd.p2
         elif self.mf_current is None:
-            return _sw(SW_CONDITIONS_NOT_SATISFIED)
+            return b"", SW_CONDITIONS_NOT_SATISFIED
         else:
             offset = (cmd.p1 << 8) | cmd.p2
         content = self.mf_current[1]
         le = cmd.le or 0
         if le <= 0:
-            return _sw(SW_WRONG_LENGTH)
+            return b"", SW_WRONG_LENGTH
         if offset > len(content):
-            return _sw(SW_WRONG_PARAMS_OFFSET)
+            return b"", SW_WRONG_PARAMS_OFFSET
         chunk = content[offset:offset + le]
-        return chunk + _sw(SW_OK if len(chunk) == le else SW_END_OF_FILE)
+        return chunk, (SW_OK if len(chunk) == le else SW_END_OF_FILE)
 
     # ----------------------------------------------------------------- PACE
     def _mse_set_at(self, cmd: Command) -> bytes:
         self.app_selected, self.current = False, None
-        self.pace = CardPace(self.card_access, self.passwords, self.random_bytes, self.profile.pace_fault)
+        self.pace = CardPace(self.card_access, self.passwords, self.random_bytes, self.profile.pace_fault,
+                             self.cam_key)
         return _sw(self.pace.set_at(cmd.data))
 
     def _general_authenticate(self, cmd: Command, raw: bytes) -> bytes:
@@ -334,7 +345,11 @@ class EmrtdApplet:
                 return b"", SW_FILE_NOT_FOUND
             self.app_selected, self.current = True, None
             return b"", SW_OK
-        if not self.app_selected:
+        if not self.app_selected:  # the master file, under PACE's secure messaging
+            if cmd.ins == 0xA4 and cmd.p1 in (0x00, 0x02):
+                return self._mf_select(cmd)
+            if cmd.ins == 0xB0:
+                return self._mf_read(cmd)
             return b"", SW_CONDITIONS_NOT_SATISFIED
         if cmd.ins == 0xA4:
             return self._select_file(cmd)
@@ -396,6 +411,10 @@ class EmrtdApplet:
                 return b"", SW_WRONG_LE | len(chunk)
             sw = SW_END_OF_FILE
         return (tlv.encode(0x53, chunk) if cmd.ins == 0xB1 else chunk), sw
+
+
+def _pair(data: bytes, sw: int) -> tuple[bytes, bytes]:
+    return data, _sw(sw)
 
 
 def _sw(sw: int) -> bytes:

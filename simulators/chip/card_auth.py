@@ -34,7 +34,9 @@ class CardPace:
     "refuse" (MSE:Set AT answered 6A80), to exercise the terminal's failure paths."""
 
     def __init__(self, card_access: secinfo.SecurityInfoSet, passwords: dict[int, bytes], random_bytes,
-                 fault: str | None = None):
+                 fault: str | None = None, cam_key: int | None = None):
+        """`cam_key`: the static chip-authentication private key (PACE-CAM), a scalar on the PACE curve."""
+        self.cam_key = cam_key
         self.offered = {p.oid_der: p for p in card_access.pace if p.parameter_id in groups.STANDARD}
         self.passwords = passwords
         self.random_bytes = random_bytes
@@ -88,7 +90,7 @@ class CardPace:
                 return tlv.encode(0x7C, tlv.encode(0x80, z)), SW_OK
             if self.state == "map" and chained and 0x81 in objs:
                 pk_map_ifd = g.decode(objs[0x81])
-                sk_map = self._scalar(g)
+                sk_map = self.sk_map = self._scalar(g)
                 h = g.mul(sk_map, pk_map_ifd)
                 self.g_mapped = g.add(g.mul(int.from_bytes(self.s, "big"), g.generator), h)
                 self.state = "agree"
@@ -111,8 +113,15 @@ class CardPace:
                 t_ic = crypto.mac8(cipher, self.ks_mac, self._token_input(self.pk_ifd))
                 if self.fault == "bad_token":
                     t_ic = bytes((t_ic[0] ^ 1,)) + t_ic[1:]
+                answer = tlv.encode(0x86, t_ic)
+                if self.info.mapping == "CAM":
+                    if self.cam_key is None:
+                        return self._fail(SW_CONDITIONS)
+                    # CA_IC = SK_map,IC / SK_IC(static) mod n, so that CA_IC * PK_IC = PK_map,IC
+                    ca_ic = self.sk_map * pow(self.cam_key, -1, g.n) % g.n
+                    answer += tlv.encode(0x8A, _aes_cbc_ff(self.ks_enc, crypto.pad(ca_ic.to_bytes(g.size, "big"), 16)))
                 self.state, self.result = "done", (self.ks_enc, self.ks_mac, cipher)
-                return tlv.encode(0x7C, tlv.encode(0x86, t_ic)), SW_OK
+                return tlv.encode(0x7C, answer), SW_OK
         except groups.GroupError:
             return self._fail(SW_WRONG_DATA)
         return self._fail(SW_CONDITIONS)
@@ -124,6 +133,13 @@ class CardPace:
     def _fail(self, sw: int) -> tuple[bytes, int]:
         self.state, self.info = "idle", None
         return b"", sw
+
+
+def _aes_cbc_ff(key: bytes, data: bytes) -> bytes:
+    """AES-CBC with IV = E(key, FF..FF) (PACE-CAM's encrypted chip authentication data)."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    iv = Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(b"\xff" * 16)
+    return Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor().update(data)
 
 
 # ------------------------------------------------------------------------------- active authentication
