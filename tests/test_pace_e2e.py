@@ -5,7 +5,8 @@ import pytest
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.reader import read_document
 from icao9303 import mrz as mrzmod, pa, trust
-from simulators.chip.__main__ import load_aa, load_document
+from icao9303 import card_security
+from simulators.chip.__main__ import load_aa, load_cam_key, load_document
 from simulators.chip.applet import ChipProfile, EmrtdApplet
 from simulators.testpki import TestPki, clone_chip
 from tests.chip_helpers import exclusive_vpcd, inserted
@@ -31,7 +32,8 @@ def _chip(doc, directory, profile=None) -> EmrtdApplet:
     """The applet as the standalone simulator builds it from `Document.write(dir, chip_secrets=True)`."""
     doc.write(directory, chip_secrets=True)
     files, lines = load_document(directory)
-    return EmrtdApplet(files, BacKey.from_mrz(mrzmod.parse(lines)), profile, aa=load_aa(directory, files))
+    return EmrtdApplet(files, BacKey.from_mrz(mrzmod.parse(lines)), profile, aa=load_aa(directory, files),
+                       cam_key=load_cam_key(directory))
 
 
 def _passive(pki, result):
@@ -69,3 +71,15 @@ def test_failed_pace_falls_back_to_bac_through_pcscd(vpcd_ports, pki, tmp_path):
         result = read_document(chip, KEY, names=["DG1", "DG2"])
     assert result.access_control == "BAC" and "token" in result.fallback
     assert result.active_auth.passed and _passive(pki, result).passed
+
+
+def test_pace_cam_through_pcscd(vpcd_ports, pki, tmp_path):
+    doc = pki.personalise(LINES, pace=["ECDH-GM-AES-256/16", "ECDH-CAM-AES-256/16"])
+    store = trust.TrustStore.from_dir(pki.trust_dir)
+    with inserted(_chip(doc, tmp_path / "genuine")) as (_, reader), reader.connect() as chip:
+        result = read_document(chip, KEY, names=["DG1", "DG2"])
+    assert result.access["protocol"] == "PACE-ECDH-CAM-AES-256" and result.chip_auth.passed
+    assert card_security.verify(result.files["EF.CardSecurity"], store).passed and _passive(pki, result).passed
+    with inserted(_chip(clone_chip(doc), tmp_path / "clone")) as (_, reader), reader.connect() as chip:
+        cloned = read_document(chip, KEY, names=["DG1", "DG2"])
+    assert cloned.chip_auth.status == "failed" and _passive(pki, cloned).passed
