@@ -69,6 +69,7 @@ _ECDSA_OIDS = {"sha1": "1.2.840.10045.4.1", "sha224": "1.2.840.10045.4.3.1", "sh
                "sha384": "1.2.840.10045.4.3.3", "sha512": "1.2.840.10045.4.3.4"}
 AA_KEY_FILE = "aa_key.pem"
 CAM_KEY_FILE = "cam_key.pem"
+CA_KEY_FILE = "ca_key.pem"
 _PARAMETER_CURVES = {8: ec.SECP192R1, 10: ec.SECP224R1, 12: ec.SECP256R1, 13: ec.BrainpoolP256R1,
                      15: ec.SECP384R1, 16: ec.BrainpoolP384R1, 17: ec.BrainpoolP512R1, 18: ec.SECP521R1}
 
@@ -128,6 +129,8 @@ class Document:
             (d / AA_KEY_FILE).write_bytes(self.aa_private_key)
         if chip_secrets and self.cam_private_key:
             (d / CAM_KEY_FILE).write_bytes(self.cam_private_key)
+        if chip_secrets and self.ca_private_key:
+            (d / CA_KEY_FILE).write_bytes(self.ca_private_key)
         return d
 
 
@@ -582,14 +585,19 @@ def build_card_access(pace) -> bytes:
 def clone_chip(doc: Document) -> Document:
     """The same document on another chip: every file and signature copied, different AA and
     PACE-CAM keys (a cloner cannot read the private keys out of the genuine chip)."""
-    if not doc.aa_private_key and not doc.cam_private_key:
-        raise TestPkiError("the document has no Active Authentication or PACE-CAM key to differ from")
+    if not doc.aa_private_key and not doc.cam_private_key and not doc.ca_private_key:
+        raise TestPkiError("the document has no AA, CA or PACE-CAM key to differ from")
     aa_pem = _pem(make_aa_key(aa_kind(doc.aa_private_key))) if doc.aa_private_key else None
     cam_pem = None
     if doc.cam_private_key:
         curve = serialization.load_pem_private_key(doc.cam_private_key, None).curve
         cam_pem = _pem(ec.generate_private_key(type(curve)()))
-    return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=aa_pem, cam_private_key=cam_pem)
+    ca_pem = None
+    if doc.ca_private_key:
+        curve = serialization.load_pem_private_key(doc.ca_private_key, None).curve
+        ca_pem = _pem(ec.generate_private_key(type(curve)()))
+    return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=aa_pem,
+                   cam_private_key=cam_pem, ca_private_key=ca_pem)
 
 
 def _raw_infos(der: bytes) -> list[tlv.Tlv]:

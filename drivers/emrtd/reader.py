@@ -302,7 +302,8 @@ def _offset_object(offset: int) -> bytes:
 def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str] | None = None,
                   chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD,
                   deadline_s: float | None = None, *, policy: str = access.DEFAULT_POLICY,
-                  can: pace.Can | None = None, active_auth: bool = True) -> ReadResult:
+                  can: pace.Can | None = None, active_auth: bool = True,
+                  chip_authentication: bool = True) -> ReadResult:
     """Authenticate (PACE or BAC under `policy`), read EF.COM, the data groups and EF.SOD, timing each step;
     then active authentication when the chip lists DG15 (and `active_auth`).
 
@@ -311,6 +312,9 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
     so passive authentication can bind the key the chip proved it holds.
     `deadline_s`: the whole read (in the gate: `timeouts.chip_read_s`).
     `can`: PACE with the Card Access Number instead of the MRZ.
+    `chip_authentication`: when EF.COM lists DG14 and PACE-CAM has not already authenticated the
+    chip, read DG14 first and run Chip Authentication v1; the rest is then read under its keys (a
+    chip that fails it is re-opened with the access method, so the read goes on).
     Timing steps, in order: EF.CardAccess (when the chip has one; the probe of a chip without one is
     counted in "select"), PACE then select, or select then BAC, then each file, then AA.
     """
@@ -381,6 +385,13 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
     names = list(names)
     if active_auth and "DG15" in listed:
         names += [dg for dg in ("DG14", "DG15") if dg in listed and dg not in names]
+    if chip_authentication and "DG14" in listed and not (result.chip_auth is not None and result.chip_auth.passed):
+        result.files["DG14"] = step("DG14", lambda: session.read_file("DG14"))
+        result.chip_auth = step("CA", lambda: chipauth.authenticate(session, result.files["DG14"]))
+        if result.chip_auth.status == "failed":
+            log.warning("chip_authentication_failed", reason=result.chip_auth.reason)
+            step("reopen", session._reopen)
+        names = [dg for dg in names if dg != "DG14"]
     for name in [*names, "EF.SOD"]:
         result.files[name] = step(name, lambda: session.read_file(name))
     if active_auth:

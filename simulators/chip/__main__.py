@@ -41,9 +41,9 @@ def load_aa(directory: Path, files: dict[str, bytes], trailer: str = "34CC") -> 
     return AaSigner(key, hash_name, two_byte_trailer=trailer.upper() != "BC")
 
 
-def load_cam_key(directory: Path):
-    """The chip's PACE-CAM private key from DIR/cam_key.pem, or None."""
-    path = directory / "cam_key.pem"
+def load_cam_key(directory: Path, name: str = "cam_key.pem"):
+    """The chip's PACE-CAM private key from DIR/cam_key.pem (Chip Authentication: ca_key.pem), or None."""
+    path = directory / name
     return serialization.load_pem_private_key(path.read_bytes(), None) if path.is_file() else None
 
 
@@ -90,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_pace:
         files.pop("EF.CardAccess", None)
     applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile, seed=args.seed, can=args.can,
-                         aa=load_aa(args.doc, files, args.aa_trailer), cam_key=load_cam_key(args.doc))
+                         aa=load_aa(args.doc, files, args.aa_trailer), cam_key=load_cam_key(args.doc),
+                         ca_key=load_cam_key(args.doc, "ca_key.pem"))
     return run_simulator_cli(VirtualCard(applet, args.port, args.host), args)
 
 

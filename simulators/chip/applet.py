@@ -36,6 +36,7 @@ from drivers.emrtd.apdu import (SW_AUTH_FAILED, SW_CLA_NOT_SUPPORTED, SW_CONDITI
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.cmac import CMAC
 
+from drivers.emrtd import groups
 from drivers.emrtd.bac import BacKey, session_keys
 from icao9303 import lds, secinfo, tlv
 from simulators.chip.card_auth import AaSigner, CardPace
@@ -120,11 +121,12 @@ MF_FILES = ("EF.CardAccess", "EF.CardSecurity")
 class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
                  faults: Faults | None = None, seed: int | None = None, *, can: str | None = None,
-                 aa: AaSigner | None = None, cam_key=None):
+                 aa: AaSigner | None = None, cam_key=None, ca_key=None):
         """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only).
         `files` may hold EF.CardAccess (a PACE chip) and EF.CardSecurity; `can` adds the CAN as a PACE
         password; `aa` is the Active Authentication key (INTERNAL AUTHENTICATE); `cam_key` the static
-        chip-authentication private key for PACE-CAM (an EC private key or its scalar)."""
+        chip-authentication private key for PACE-CAM (an EC private key or its scalar); `ca_key` the
+        DG14 chip-authentication private key (Chip Authentication v1, an EC private key)."""
         unknown = {name for name in files
                    if name not in lds.BY_NAME or (lds.BY_NAME[name].in_mf and name not in MF_FILES)}
         if unknown:
@@ -141,6 +143,12 @@ class EmrtdApplet:
         self.card_access = secinfo.parse_card_access(card_access) if card_access else None
         self.aa = aa
         self.cam_key = cam_key.private_numbers().private_value if hasattr(cam_key, "private_numbers") else cam_key
+        self.dg14 = secinfo.parse_dg14(files["DG14"]) if "DG14" in files else None
+        self.ca_key = self.ca_curve = None
+        if ca_key is not None:
+            self.ca_key = ca_key.private_numbers().private_value
+            self.ca_curve = groups.CURVES_BY_NAME[ca_key.curve.name]
+        self._next_session = None
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
         self.seed = seed
@@ -319,8 +327,11 @@ class EmrtdApplet:
             value = objs[0x97][0]
             le = int.from_bytes(value, "big") or (256 if len(value) == 1 else 65536)
         inner = Command(cmd.cla & ~0x0C & 0xFF, cmd.ins, cmd.p1, cmd.p2, data, le)
+        self._next_session = None
         payload, sw = self._inner(inner)
         answer = self._wrap(payload, sw, odd=bool(cmd.ins & 1))
+        if self._next_session is not None:  # chip authentication: answered under the old keys, then switch
+            self.session, self._next_session = self._next_session, None
         if not cmd.extended and len(answer) - 2 > 256:  # a short command's answer holds 256 bytes at most
             return self._abort(SW_WRONG_LENGTH)
         return answer
@@ -355,9 +366,50 @@ class EmrtdApplet:
             return self._select_file(cmd)
         if cmd.ins == 0x88:
             return self._internal_authenticate(cmd)
+        if cmd.ins == 0x22 and cmd.p1 == 0x41 and cmd.p2 == 0xA4:
+            return self._ca_set_at(cmd)
+        if cmd.ins == 0x86:
+            return self._ca_general_authenticate(cmd)
         if cmd.ins in (0xB0, 0xB1):
             return self._read_binary(cmd)
         return b"", SW_INS_NOT_SUPPORTED
+
+    # ----------------------------------------------------- chip authentication v1 (DG14)
+    def _ca_set_at(self, cmd: Command) -> tuple[bytes, int]:
+        self.ca_pending = None
+        if self.ca_key is None or self.dg14 is None:
+            return b"", SW_INS_NOT_SUPPORTED
+        try:
+            objs = {o.tag: o.value for o in tlv.parse(cmd.data, max_depth=0)}
+        except tlv.TlvError:
+            return b"", SW_WRONG_DATA
+        offered = {secinfo.encode_oid(i.protocol): i for i in self.dg14.chip_auth}
+        if not offered:  # a key without ChipAuthenticationInfo: id-CA-ECDH-3DES-CBC-CBC
+            offered = {secinfo.encode_oid(secinfo.ID_CA + ".2.1"): None}
+        if objs.get(0x80) not in offered:
+            return b"", 0x6A88
+        info = offered[objs[0x80]]
+        key_id = info.key_id if info else None
+        if 0x84 in objs and (key_id is None or int.from_bytes(objs[0x84], "big") != key_id):
+            return b"", 0x6A88
+        self.ca_pending = info.cipher if info else "3DES"
+        return b"", SW_OK
+
+    def _ca_general_authenticate(self, cmd: Command) -> tuple[bytes, int]:
+        cipher, self.ca_pending = getattr(self, "ca_pending", None), None
+        if cipher is None:
+            return b"", SW_CONDITIONS_NOT_SATISFIED
+        try:
+            top = tlv.parse_single(cmd.data, 0x7C, max_depth=1, allow_trailing=False)
+            pk = next(o.value for o in top.children or () if o.tag == 0x80)
+            point = self.ca_curve.decode(pk)
+        except (tlv.TlvError, StopIteration, groups.GroupError):
+            return b"", SW_WRONG_DATA
+        k = self.ca_curve.shared_secret(self.ca_curve.mul(self.ca_key, point))
+        block = 8 if cipher == "3DES" else 16
+        self._next_session = _CardSession(crypto.kdf(k, crypto.ENC_COUNTER, cipher),
+                                          crypto.kdf(k, crypto.MAC_COUNTER, cipher), bytes(block), cipher)
+        return b"\x7C\x00", SW_OK
 
     def _internal_authenticate(self, cmd: Command) -> tuple[bytes, int]:
         if self.aa is None:
