@@ -33,7 +33,7 @@ def _chip(doc, directory, profile=None) -> EmrtdApplet:
     doc.write(directory, chip_secrets=True)
     files, lines = load_document(directory)
     return EmrtdApplet(files, BacKey.from_mrz(mrzmod.parse(lines)), profile, aa=load_aa(directory, files),
-                       cam_key=load_cam_key(directory))
+                       cam_key=load_cam_key(directory), ca_key=load_cam_key(directory, "ca_key.pem"))
 
 
 def _passive(pki, result):
@@ -83,3 +83,14 @@ def test_pace_cam_through_pcscd(vpcd_ports, pki, tmp_path):
     with inserted(_chip(clone_chip(doc), tmp_path / "clone")) as (_, reader), reader.connect() as chip:
         cloned = read_document(chip, KEY, names=["DG1", "DG2"])
     assert cloned.chip_auth.status == "failed" and _passive(pki, cloned).passed
+
+
+def test_chip_authentication_and_aa_through_pcscd(vpcd_ports, pki, tmp_path):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13", aa="rsa-1024", data_groups=(1, 2, 14))
+    with inserted(_chip(doc, tmp_path / "genuine")) as (_, reader), reader.connect() as chip:
+        result = read_document(chip, KEY, names=["DG1", "DG2"])
+    assert result.chip_auth.passed and result.active_auth.passed and _passive(pki, result).passed
+    with inserted(_chip(clone_chip(doc), tmp_path / "clone")) as (_, reader), reader.connect() as chip:
+        cloned = read_document(chip, KEY, names=["DG1", "DG2"])
+    assert cloned.chip_auth.status == "failed" and cloned.active_auth.status == "failed"
+    assert _passive(pki, cloned).passed
