@@ -289,3 +289,25 @@ def test_ecdsa_aa_document_carries_its_hash_in_dg14(pki):
     assert info.hash_name == "sha384"
     result = read_document(Link(_applet(doc)), MRZ_KEY)
     assert result.active_auth.passed and result.active_auth.algorithm == "ECDSA secp256r1 SHA-384 plain"
+
+
+# ------------------------------------------------------------------ chip data never raises
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_RSA = _spki(rsa.generate_private_key(65537, 1024))
+_EC = _spki(ec.generate_private_key(ec.BrainpoolP256R1()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(signature=st.binary(max_size=140), challenge=st.binary(min_size=8, max_size=8), rsa_key=st.booleans(),
+       named=st.booleans())
+def test_verify_never_raises_on_chip_data(signature, challenge, rsa_key, named):
+    info = secinfo.ActiveAuthenticationInfo(1, "1.2.840.10045.4.3.2") if named else None
+    result = aa.verify(_RSA if rsa_key else _EC, challenge, signature, info)
+    assert result.status == "failed"
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200))
+def test_verify_with_garbage_key_never_raises(spki):
+    assert aa.verify(spki, bytes(8), bytes(64)).status == "failed"
