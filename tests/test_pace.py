@@ -713,3 +713,86 @@ def test_card_security_parser_only_raises_its_error(data):
         secinfo.parse_card_security(b"\x30" + bytes((len(data),)) + data if len(data) < 128 else data)
     except secinfo.SecurityInfoError:
         pass
+
+
+# ------------------------------------------------------------------ Integrated Mapping (ICAO 9303 variant), CAN 123456
+IM_EC = dict(
+    z=H("143DC40C08C8E891FBED7DEDB92B64AD"), s=H("2923BE84E16CD6AE529049F1F1BBE9EB"), t=H("5DD4CBFC96F5453B130D890A1CDBAE32"),
+    r=_h("E4447E2DFB3586BAC05DDB00156B57FBB2179A3949294C97254189800C517BAA8DA0FF397ED8C445D3E421E4FEB57322"),
+    g=(0x8E82D31559ED0FDE92A4D0498ADD3C23BABA94FB77691E31E90AEA77FB17D427,
+       0x4C1AE14BD0C3DBAC0C871B7F3608169364437CA30AC243A089D3F266C1E60FAD),
+    sk_ifd=0xA73FB703AC1436A18E0CFA5ABB3F7BEC7A070E7A6788486BEE230C4A22762595,
+    pk_ifd=_h("0489CBA23FFE96AA18D824627C3E934E54A9FD0B87A95D1471DC1C0ABFDCD640D46755DE9B7B778280B6BEBD57439ADFEB"
+              "0E21FD4ED6DF42578C13418A59B34C37"),
+    pk_ic=_h("0467F78E5F7F7686082B293E8D087E056916D0F74BC01A5F8957D0DE45691E51E8932B69A962B52A0985AD2C0A271EE6A13A"
+             "8ADDDCD1A3A994B9DED257F4D22753"),
+    k=H("4F150FDE1D4F0E38E95017B891BAE17133A0DF45B0D3E18B60BA7BEAFDC2C713"),
+    ks=(H("0D3FEB33251A6370893D62AE8DAAF51B"), H("B01E89E3D9E8719E586B50B4A7506E0B")),
+    t_ifd=H("450F02B86F6A0909"), t_ic=H("75D4D96E8D5B0308"),
+)
+
+
+def test_im_ecdh_worked_example():
+    info = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "IM", "AES-128"), 2, 13, "ECDH", "IM", "AES-128")
+    assert info.protocol == "0.4.0.127.0.7.2.2.4.4.2"
+    protocol = PaceProtocol(info, Can("123456"), scalars=iter([IM_EC["sk_ifd"]]), im_nonce=IM_EC["t"])
+    assert H("830102") in protocol.mse_set_at().data  # CAN
+    cmd = protocol.map_nonce(H("7C128010") + IM_EC["z"])
+    assert protocol.nonce == IM_EC["s"] and cmd.data == H("7C128110") + IM_EC["t"]
+    cmd = protocol.key_agreement(H("7C028200"))
+    assert protocol.mapped_generator == IM_EC["g"]
+    assert cmd.data == H("7C438341") + IM_EC["pk_ifd"]
+    cmd = protocol.mutual_authentication(H("7C438441") + IM_EC["pk_ic"])
+    assert protocol.shared_secret == IM_EC["k"] and (protocol.ks_enc, protocol.ks_mac) == IM_EC["ks"]
+    assert cmd.data == H("7C0A8508") + IM_EC["t_ifd"]
+    assert protocol.session(H("7C0A8608") + IM_EC["t_ic"]).ssc == 0
+
+
+def test_im_pseudo_random_function_and_point_encoding():
+    from drivers.emrtd.pace import im_map, im_pseudo_random
+    c = groups.standard(13)
+    r = im_pseudo_random("AES-128", IM_EC["s"], IM_EC["t"], c.p)
+    assert r == IM_EC["r"]
+    assert int.from_bytes(r, "big") % c.p == 0xA2F8FF2DF50E52C6599F386ADCB595D229F6A167ADE2BE5F2C3296ADD5B7430E
+    assert im_map(c, int.from_bytes(r, "big")) == IM_EC["g"]
+    for _ in range(20):  # any field element maps onto the curve
+        assert c.contains(im_map(c, c.random_scalar()))
+
+
+def test_im_dh_worked_example():
+    info = secinfo.PaceInfo(secinfo.pace_oid("DH", "IM", "AES-128"), 2, 0, "DH", "IM", "AES-128")
+    x_ifd = int("4BD0E54740F9A028E6A515BFDAF967848C4F5F5FFF65AA0915947FFD1A0DF2FA6981271BC905F3551457B7E03AC3B806"
+                "6DE4AA406C1171FB43DD939C4BA16175103BA3DEE16419AA248118F90CC36A3D6F4C373652E0C3CCE7F0F1D0C5425B3600"
+                "F0F0D6A67F004C8BBA33F2B4733C7252445C1DFC4F1107203F71D2EFB28161", 16)
+    protocol = PaceProtocol(info, Can("123456"), scalars=iter([x_ifd]), im_nonce=H("B3A6DB3C870C3E99245E0D1C06B747DE"))
+    protocol.map_nonce(H("7C128010") + H("9ABB8864CA0FF1551E620D1EF4E13510"))
+    assert protocol.nonce == H("FA5B7E3E49753A0DB9178B7B9BD898C8")
+    cmd = protocol.key_agreement(H("7C028200"))
+    g = protocol.group
+    assert g.encode(protocol.mapped_generator) == _h(
+        "1D7D767F11E333BCD6DBAEF40E799E7A926B96973550656FF3C830726D118D61C276CDCC61D475CF03A98E0C0E79CAEBA5BE2557"
+        "8BD4551D0B10903236F0B0F976852FA78EEA14EA0ACA87D1E91F688FE0DFF897BBE35A472621D343564B262F34223AE8FC59B664"
+        "BFEDFA2BFE7516CA5510A6BBB633D517EC25D4E0BBAA16C2")
+    pk_ifd = _h("0F0CC62945A8029251FB7EF3C094E12EC68E4EF07F27CB9D9CD04C5C4250FAE0E4F8A951557E929AEB48E5C6DD47F2F5CD7C"
+                "351A9BD2CD722C07EDE166770F08FFCB370262CF308DD7B07F2E0DA9CAAA1492344C852906919538C98A4BA4187E76CE9D87"
+                "832386D319CE2E043C3343AEAE6EDBA1A9894DC5094D22F7FE1351D5")
+    assert cmd.data == H("7C8183838180") + pk_ifd
+    pk_ic = _h("928D9A0F9DBA450F13FC859C6F290D1D36E42431138A4378500BEB4E0401854CFF111F71CB6DC1D0335807A11388CC8EAA87B0"
+               "7907AAD9FBA6B169AF6D8C26AF8DDDC39ADC3AD2E3FF882B84D23E9768E95A80E4746FB07A9767679FE92133B4D379935C771B"
+               "D7FBED6C7BB4B1708B275EA75679524CDC9C6A91370CC662A2F3")
+    cmd = protocol.mutual_authentication(H("7C8183848180") + pk_ic)
+    assert (protocol.ks_enc, protocol.ks_mac) == (H("01AFC10CF87BE36D8179E87370171F07"), H("23F0FBD05FD6C7B8B88F4C8309669061"))
+    assert cmd.data == H("7C0A8508") + H("55D61977CBF5307E")
+    protocol.session(H("7C0A8608") + H("C2F04230187E1525"))
+
+
+@pytest.mark.parametrize("pace", ["ECDH-IM-AES-128/13", "ECDH-IM-AES-128/12", "ECDH-IM-AES-128/16", "DH-IM-AES-128/0"])
+def test_im_read_against_the_simulated_chip(pki, trust_store, pace):
+    doc = pki.personalise(LINES, pace=pace)
+    result = read_document(Link(_applet(doc)), MRZ_KEY)
+    assert result.access["mapping"] == "IM" and result.files == doc.files and result.fallback is None
+
+
+def test_im_with_other_ciphers_is_not_chosen():
+    info = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "IM", "AES-256"), 2, 13, "ECDH", "IM", "AES-256")
+    assert choose(secinfo.SecurityInfoSet(b"", pace=(info,))) is None

@@ -14,6 +14,12 @@ is the access-control strategy that drives it over a plain channel (`drivers.emr
   GA 4 (tokens)     00 86 00 00  7C { 85 T_IFD }              -> 7C { 86 T_IC }
                     T_IFD = MAC(KS_MAC, 7F49{06 OID, 86 PK_IC}), T_IC over PK_IFD (DH: tag 84)
 
+Integrated Mapping (ICAO 9303 variant, not the older TR-SAC one): GA 2 sends the terminal's nonce
+7C{81 t} (the chip answers an empty 82) and both sides map G' = f(R(s, t) mod p): the pseudo-random
+function R from AES (k0 = E_t(s), then E_ki(c1) blocks, k(i+1) = E_ki(c0)) and, for curves, the
+ICAO App. B point encoding (simplified SWU, p = 3 mod 4); for DH g' = R^((p-1)/q) mod p. Only the
+AES-128 constants are implemented (the worked example's), so IM runs with AES-128.
+
 PACE-CAM runs the Generic Mapping with the CAM protocol OID; the chip's GA 4 answer adds
 8A = E(KS_Enc, CA_IC) (AES-CBC, IV = E(KS_Enc, FF..FF)), and the chip is authentic when
 CA_IC * PK_IC(static) = PK_map,IC for the chip-authentication key in EF.CardSecurity
@@ -42,7 +48,10 @@ from icao9303.secinfo import PaceInfo
 
 PASSWORD_MRZ = 0x01
 PASSWORD_CAN = 0x02
-SUPPORTED_MAPPINGS = ("GM", "CAM")
+SUPPORTED_MAPPINGS = ("GM", "IM", "CAM")
+# Integrated Mapping's pseudo-random function constants (ICAO 9303-11, AES-128)
+IM_CONSTANTS = {"AES-128": (bytes.fromhex("A668892A7C41E3CA739F40B057D85904"),
+                            bytes.fromhex("A4E136AC725F738B01C1F60217C188AD"))}
 
 
 class PaceError(ChipError):
@@ -73,13 +82,60 @@ def password_key(password: Password) -> tuple[bytes, int, str]:
 def supported(info: PaceInfo) -> bool:
     if info.mapping == "CAM" and info.cipher == "3DES":
         return False  # CAM is defined with AES only
+    if info.mapping == "IM" and (info.cipher not in IM_CONSTANTS or (
+            info.parameter_id in groups.STANDARD and groups.STANDARD[info.parameter_id].kind == "ECDH"
+            and groups.STANDARD[info.parameter_id].p % 4 != 3)):
+        return False  # IM: only the AES-128 constants, and the point encoding needs p = 3 mod 4
     return (info.mapping in SUPPORTED_MAPPINGS and info.version == 2
             and info.parameter_id is not None and info.parameter_id in groups.STANDARD
             and (groups.STANDARD[info.parameter_id].kind == "DH") == (info.agreement == "DH"))
 
 
 def _rank(info: PaceInfo) -> tuple:
-    return (info.mapping == "CAM", info.agreement == "ECDH", info.cipher != "3DES", crypto.CIPHERS[info.cipher][0])
+    return (info.mapping == "CAM", info.agreement == "ECDH", info.mapping == "GM", info.cipher != "3DES",
+            crypto.CIPHERS[info.cipher][0])
+
+
+def im_pseudo_random(cipher: str, s: bytes, t: bytes, p: int) -> bytes:
+    """Integrated Mapping's R(s, t): ceil((log2 p + 64) / 128) AES blocks."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    def encrypt(key: bytes, block: bytes) -> bytes:
+        return Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(block)
+    try:
+        c0, c1 = IM_CONSTANTS[cipher]
+    except KeyError:
+        raise PaceError(f"Integrated Mapping with {cipher} is not supported") from None
+    n = -(-(p.bit_length() + 64) // 128)
+    key, out = encrypt(t, s), b""
+    for _ in range(n):
+        out += encrypt(key, c1)
+        key = encrypt(key, c0)
+    return out
+
+
+def im_map(group: groups.Group, r: int):
+    """G' from the field element R mod p: ICAO 9303-11 App. B point encoding (curves, p = 3 mod 4),
+    or R^((p-1)/q) mod p (DH)."""
+    p = group.p
+    if group.kind == "DH":
+        g = pow(r % p, (p - 1) // group.q, p)
+        if g <= 1:
+            raise PaceError("Integrated Mapping: the mapped generator is degenerate")
+        return g
+    if p % 4 != 3:
+        raise PaceError(f"Integrated Mapping: point encoding needs p = 3 mod 4 ({group.name})")
+    a, b, t = group.a, group.b, r % p
+    alpha = -t * t % p
+    x2 = -b * pow(a, -1, p) * (1 + pow((alpha + alpha * alpha) % p, -1, p)) % p
+    x3 = alpha * x2 % p
+    h2 = (pow(x2, 3, p) + a * x2 + b) % p
+    u = pow(t, 3, p) * h2 % p
+    big_a = pow(h2, p - 1 - (p + 1) // 4, p)
+    point = (x2, big_a * h2 % p) if big_a * big_a * h2 % p == 1 else (x3, big_a * u % p)
+    if not group.contains(point):
+        raise PaceError("Integrated Mapping: the encoded point is not on the curve")
+    return point
 
 
 def choose(infos: secinfo.SecurityInfoSet) -> PaceInfo | None:
@@ -117,7 +173,7 @@ class PaceProtocol:
     known-answer tests; by default they are random."""
 
     def __init__(self, info: PaceInfo, password: Password, *, scalars: Iterator[int] | None = None,
-                 send_parameter_id: bool = True):
+                 send_parameter_id: bool = True, im_nonce: bytes | None = None):
         if info.mapping not in SUPPORTED_MAPPINGS:
             raise PaceError(f"{info.name}: mapping {info.mapping} is not supported")
         if info.parameter_id is None:
@@ -131,6 +187,7 @@ class PaceProtocol:
         self.k_pi = crypto.kdf(key, crypto.PI_COUNTER, self.cipher)
         self.send_parameter_id = send_parameter_id
         self._scalars = scalars
+        self._im_nonce = im_nonce
         self.nonce = b""
         self.pk_map_ic = None
         self.chip_auth_data: bytes | None = None  # CA_IC (PACE-CAM)
@@ -158,11 +215,22 @@ class PaceProtocol:
             raise PaceError(f"GA encrypted nonce: {len(z)} bytes is not a whole number of cipher blocks")
         self.nonce = crypto.decrypt_block(self.cipher, self.k_pi, z)
         g = self.group
+        if self.info.mapping == "IM":
+            import os
+            self.im_nonce = self._im_nonce or os.urandom(len(self.nonce))
+            return general_authenticate(0x81, self.im_nonce)
         self._sk_map = self._scalar()
         return general_authenticate(0x81, g.encode(g.mul(self._sk_map, g.generator)))
 
     def key_agreement(self, answer: bytes) -> Command:
         g = self.group
+        if self.info.mapping == "IM":
+            dynamic_data(answer, 0x82, "GA map nonce")  # empty in the ICAO variant
+            r = int.from_bytes(im_pseudo_random(self.cipher, self.nonce, self.im_nonce, g.p), "big")
+            self.mapped_generator = im_map(g, r)
+            self._sk_ifd = self._scalar()
+            self._pk_ifd_encoded = g.encode(g.mul(self._sk_ifd, self.mapped_generator))
+            return general_authenticate(0x83, self._pk_ifd_encoded)
         pk_map_ic = self.pk_map_ic = g.decode(dynamic_data(answer, 0x82, "GA map nonce"))
         h = g.mul(self._sk_map, pk_map_ic)
         if h is None or (g.kind == "DH" and h == 1):

@@ -88,6 +88,12 @@ class CardPace:
                 z = crypto.encrypt_block(cipher, self.k_pi, self.s)
                 self.state = "map"
                 return tlv.encode(0x7C, tlv.encode(0x80, z)), SW_OK
+            if self.state == "map" and chained and 0x81 in objs and self.info.mapping == "IM":
+                from drivers.emrtd.pace import im_map, im_pseudo_random  # shared primitives, like the KDF
+                r = im_pseudo_random(cipher, self.s, objs[0x81], g.p)
+                self.g_mapped = im_map(g, int.from_bytes(r, "big"))
+                self.state = "agree"
+                return tlv.encode(0x7C, tlv.encode(0x82, b"")), SW_OK
             if self.state == "map" and chained and 0x81 in objs:
                 pk_map_ifd = g.decode(objs[0x81])
                 sk_map = self.sk_map = self._scalar(g)
@@ -122,7 +128,7 @@ class CardPace:
                     answer += tlv.encode(0x8A, _aes_cbc_ff(self.ks_enc, crypto.pad(ca_ic.to_bytes(g.size, "big"), 16)))
                 self.state, self.result = "done", (self.ks_enc, self.ks_mac, cipher)
                 return tlv.encode(0x7C, answer), SW_OK
-        except groups.GroupError:
+        except (groups.GroupError, ValueError):
             return self._fail(SW_WRONG_DATA)
         return self._fail(SW_CONDITIONS)
 
