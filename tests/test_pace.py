@@ -796,3 +796,11 @@ def test_im_read_against_the_simulated_chip(pki, trust_store, pace):
 def test_im_with_other_ciphers_is_not_chosen():
     info = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "IM", "AES-256"), 2, 13, "ECDH", "IM", "AES-256")
     assert choose(secinfo.SecurityInfoSet(b"", pace=(info,))) is None
+
+
+def test_card_access_read_with_short_apdus_on_a_chip_without_extended_length(pki):
+    doc = pki.personalise(LINES, pace="ECDH-GM-AES-128/13")
+    for select in (True, False):
+        link = Link(_applet(doc, ChipProfile(extended_length=False, card_access_select=select)))
+        result = read_document(link, MRZ_KEY, chunk=65536)
+        assert result.access_control == "PACE" and result.files == doc.files

@@ -164,6 +164,13 @@ class ChipSession:
     def read_card_access(self) -> bytes | None:
         """EF.CardAccess from the master file, plain: SELECT 011C and READ BINARY, or (when the chip
         refuses that SELECT other than with 6A82) READ BINARY by short EF identifier; None if absent."""
+        chunk, self.chunk = self.chunk, min(self.chunk, MAX_SHORT_LE)  # a small file: short APDUs, any chip
+        try:
+            return self._read_card_access()
+        finally:
+            self.chunk = chunk
+
+    def _read_card_access(self) -> bytes | None:
         name = "EF.CardAccess"
         try:
             self.send(Command(0x00, 0xA4, 0x02, 0x0C, CARD_ACCESS_FID.to_bytes(2, "big")), f"SELECT {name}")
