@@ -771,6 +771,11 @@ class GateController:
         finger = await self._blocking(self.dev.finger.verify, template, self._show_threadsafe, self._cancel)
         record.timings_s["finger"] = round(time.monotonic() - t, 3)
         record.scores["finger"] = finger.scores
+        if Reason.FINGER_NOT_CAPTURED in finger.reasons:
+            scanner = self.dev.finger.scanner.status()
+            if not scanner.healthy:
+                # The scanner was lost under the capture: a device fault, never the traveller's refusal.
+                raise Aborted(Reason.FAULT, f"{scanner.name}: {scanner.detail}")
         self.machine.send("finger_decided")
         if finger.score is None:
             return list(finger.reasons)
