@@ -32,6 +32,7 @@ class UnknownReason(EGateError, ValueError):
 class Category(enum.StrEnum):
     DOCUMENT = "document"            # the document itself: MRZ, type, expiry, chip
     PASSIVE_AUTH = "passive_auth"    # the chip's data fails passive authentication
+    CHIP_AUTH = "chip_auth"          # the chip cannot prove it is the original (a clone)
     ELIGIBILITY = "eligibility"      # the holder may not use this gate (`[eligibility]`)
     ENTRY = "entry"                  # getting one traveller into a closed mantrap
     MANTRAP = "mantrap"              # what the beam array saw inside
@@ -96,12 +97,23 @@ class Reason(enum.StrEnum):
                    "passive authentication: DG1 (the chip's MRZ) is missing or differs from its hash in the SOD")
     PA_DG2_HASH = ("PA_FAILED:dg2_hash", _PA, _REJECTED, _OFFICER,
                    "passive authentication: DG2 (the chip's photo) is missing or differs from its hash in the SOD")
+    PA_DG14_HASH = ("PA_FAILED:dg14_hash", _PA, _REJECTED, _OFFICER,
+                    "passive authentication: DG14 (chip authentication keys) differs from its hash in the SOD")
+    PA_DG15_HASH = ("PA_FAILED:dg15_hash", _PA, _REJECTED, _OFFICER,
+                    "passive authentication: DG15 (the active authentication key) differs from its hash in the SOD")
     PA_DG1_MRZ = ("PA_FAILED:dg1_mrz", _PA, _REJECTED, _OFFICER,
                   "passive authentication: the chip's DG1 differs from the printed MRZ")
     PA_ISSUING_STATE = ("PA_FAILED:issuing_state", _PA, _REJECTED, _OFFICER,
                         "passive authentication: DG1's issuing state is not the document signer's country")
     PA_VERDICT = ("PA_FAILED:verdict", _PA, _REJECTED, _OFFICER,
                   "passive authentication failed without naming a check (defensive; not expected)")
+    # -- chip authenticity (clone detection)
+    CHIP_AUTH_FAILED = ("CHIP_AUTH_FAILED", Category.CHIP_AUTH, _REJECTED, _OFFICER,
+                        "the chip failed Active Authentication, Chip Authentication or PACE-CAM, or its key is not "
+                        "the one passive authentication vouches for: a cloned chip")
+    CHIP_AUTH_NOT_OFFERED = ("CHIP_AUTH_NOT_OFFERED", Category.CHIP_AUTH, _REJECTED, _OFFICER,
+                             "`eligibility.chip_authentication = required` and the chip offers no way to prove "
+                             "it is the original")
     # -- eligibility
     FOREIGNER_NOT_SERVED = ("FOREIGNER_NOT_SERVED", _EL, _REJECTED, _OFFICER,
                             "a foreigner on a direction not in `eligibility.foreigners_on`")

@@ -68,7 +68,9 @@ class Eligibility:
     nationals: tuple[str, ...] = opt(("TWN",), doc="ICAO codes served as nationals")
     foreigners_on: tuple[Literal["arrival", "departure"], ...] = opt(("departure",))
     require_passive_auth: bool = opt(True)
-    require_active_auth: bool = opt(False, unsupported="active authentication is not built yet", honoured=False)
+    chip_authentication: Literal["off", "when_offered", "required"] = opt(
+        "when_offered", doc="clone detection (Active Authentication, Chip Authentication, PACE-CAM): a chip that "
+                            "fails it is refused; `required` also refuses a chip that offers none")
     require_fingerprint: bool = opt(False)
 
 

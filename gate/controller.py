@@ -728,8 +728,10 @@ class GateController:
         record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in chip.timings_s.items()})
         if chip.error:
             record.document["chip_error"] = chip.error
+        if chip.access:
+            record.document["access"] = chip.access
         verdict = document_verdict(optical, chip.passive_auth, self.cfg.eligibility, self.cfg.gate.direction,
-                                   dt.date.today())
+                                   dt.date.today(), chip.chip_auth)
         record.document.update(verdict.details)
         return verdict, chip
 

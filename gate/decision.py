@@ -27,12 +27,24 @@ class Verdict:
         return "passage.enter" if self.accepted else guidance_for(self.reasons)
 
 
+def chip_auth_verdict(checks: dict[str, str], mode: str) -> list[Reason]:
+    """Clone detection: any check that failed refuses the chip; with `required`, so does a chip
+    that passed none (not offered, or offered in a form this reader cannot run)."""
+    if mode == "off":
+        return []
+    if any(status == "failed" for status in checks.values()):
+        return [Reason.CHIP_AUTH_FAILED]
+    if mode == "required" and not any(status == "passed" for status in checks.values()):
+        return [Reason.CHIP_AUTH_NOT_OFFERED]
+    return []
+
+
 def age_on(birth: dt.date, day: dt.date) -> int:
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def document_verdict(optical: _mrz.Mrz, pa: PassiveAuthResult | None, policy: Eligibility,
-                     direction: str, today: dt.date) -> Verdict:
+                     direction: str, today: dt.date, chip_auth: dict | None = None) -> Verdict:
     """Document authenticity and holder eligibility from the optical MRZ and passive authentication.
 
     `pa` is None when the chip could not be read; it then fails only if the policy requires
@@ -55,7 +67,10 @@ def document_verdict(optical: _mrz.Mrz, pa: PassiveAuthResult | None, policy: El
             reasons.append(Reason.CHIP_UNREADABLE)
     elif not pa.passed:
         reasons.extend([Reason.for_pa_check(c.name) for c in pa.failed] or [Reason.PA_VERDICT])
+    reasons.extend(chip_auth_verdict(chip_auth or {}, policy.chip_authentication) if pa is not None else [])
     details = {"traveller_class": "national" if national else "foreigner"}
+    if chip_auth:
+        details["chip_auth"] = dict(chip_auth)
     if pa is not None:
         details["passive_auth"] = {c.name: c.status for c in pa.checks}
     return Verdict(not reasons, tuple(reasons), details)

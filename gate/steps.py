@@ -28,7 +28,7 @@ from drivers.fingerprint.driver import FingerprintScanner
 from core import logs
 from core.reasons import Reason
 from gate.config import GateConfig
-from icao9303 import lds, pa
+from icao9303 import card_security, lds, pa
 from icao9303 import mrz as _mrz
 from icao9303.trust import TrustStore
 from core.errors import EGateError
@@ -45,10 +45,13 @@ class ChipOutcome:
     face_image: np.ndarray | None = None     # the chip photo, decoded; dropped after the passage
     timings_s: dict = field(default_factory=dict)
     error: str | None = None
+    access: dict = field(default_factory=dict)      # how the chip was opened (PACE/BAC, fallback)
+    chip_auth: dict = field(default_factory=dict)   # "active_auth" / "chip_auth" -> passed|failed|not_offered...
 
 
 class ChipStep:
-    """Read DG1, DG2 and EF.SOD with BAC through PC/SC, then passive authentication."""
+    """Open the chip (PACE or BAC per `devices.chip_reader.access_policy`), read DG1, DG2 and EF.SOD
+    (and DG14/DG15 when the chip lists them), passive authentication, then clone detection."""
 
     def __init__(self, cfg: GateConfig, trust: TrustStore, reader: PcscReader):
         self.cfg = cfg
@@ -63,7 +66,10 @@ class ChipStep:
         try:
             self.reader.wait_for_card(min(deadline, 5.0))
             with self.reader.connect() as card:
-                result = read_document(card, BacKey.from_mrz(optical), names=["DG1", "DG2"], deadline_s=deadline)
+                clone_check = self.cfg.eligibility.chip_authentication != "off"
+                result = read_document(card, BacKey.from_mrz(optical), names=["DG1", "DG2"], deadline_s=deadline,
+                                       policy=self.cfg.devices.chip_reader.access_policy,
+                                       active_auth=clone_check, chip_authentication=clone_check)
         except (EGateError, OSError) as exc:
             out.error = f"{type(exc).__name__}: {exc}"
             out.timings_s["read"] = time.perf_counter() - t0
@@ -73,6 +79,11 @@ class ChipStep:
         groups = {int(name[2:]): data for name, data in result.files.items() if name.startswith("DG")}
         t1 = time.perf_counter()
         out.passive_auth = pa.verify(result.files["EF.SOD"], groups, self.trust, mrz=optical, policy=self.policy)
+        out.access = {**result.access, "method": result.access_control}
+        if result.fallback:
+            out.access["fallback"] = result.fallback
+            log.warning("chip_pace_fallback", why=result.fallback)
+        out.chip_auth = self._chip_auth(result, out.passive_auth)
         out.timings_s["passive_auth"] = time.perf_counter() - t1
         try:
             faces = lds.parse_dg2(groups[2])
@@ -80,6 +91,29 @@ class ChipStep:
         except EGateError as exc:
             out.error = f"DG2: {exc}"
         return out
+
+
+    def _chip_auth(self, result, passive: pa.PassiveAuthResult) -> dict:
+        """Each clone check the chip went through, bound to passive authentication: a key the chip
+        proved it holds counts only if the signed data vouches for it (DG15 for AA, DG14 for CA,
+        EF.CardSecurity for PACE-CAM)."""
+        def bound(status: str, check: str) -> str:
+            hashed = passive.check(check)
+            return status if status != "passed" or (hashed and hashed.status == "passed") else "failed"
+
+        checks = {}
+        if result.active_auth is not None:
+            checks["active_auth"] = bound(result.active_auth.status, "dg15_hash")
+        if result.chip_auth is not None:
+            status = result.chip_auth.status
+            if result.chip_auth.method == "PACE-CAM":
+                if status == "passed" and not card_security.verify(result.files["EF.CardSecurity"], self.trust,
+                                                                   policy=self.policy).passed:
+                    status = "failed"
+            else:
+                status = bound(status, "dg14_hash")
+            checks["chip_auth"] = status
+        return checks
 
 
 # ------------------------------------------------------------------------ face
@@ -120,6 +154,7 @@ class FaceStep:
         challenge = Challenge.BLINK
         show(challenge.value)
         live, observations, attacks = [], [], 0
+        faces_seen, faces_flagged = 0, 0   # every frame with a face, usable or not, and the passive cues' verdicts
         shown, seq = None, 0
         t0 = time.monotonic()
         deadline = t0 + self.cfg.timeouts.face_capture_s
@@ -138,9 +173,14 @@ class FaceStep:
                     else:
                         result = self.pipeline.process_sample(sample)
                         observations.append(Observation.from_frame(frame.at - t0, sample.array, result.faces))
+                        # Passive cues on every face seen: a replay held too far off for the quality
+                        # checks is still a presentation attack, never "no face captured".
+                        flagged = result.face is not None and passive_check(sample.array, result.face).attack
+                        faces_seen += result.face is not None
+                        faces_flagged += flagged
                         if result.quality.ok and result.embedding is not None:
                             live.append(result.embedding.copy())
-                            attacks += passive_check(sample.array, result.face).attack
+                            attacks += flagged
                         elif result.quality.guidance and result.quality.guidance != shown:
                             shown = result.quality.guidance
                             show(shown)
@@ -153,16 +193,18 @@ class FaceStep:
             for arr in [ref, *live]:
                 arr.fill(0)  # embeddings are biometric data too
         reasons: list[Reason] = []
-        if not live:
+        attack_unusable = not live and faces_flagged * 2 > faces_seen   # no usable frame; most faces seen flagged
+        if not live and not attack_unusable:
             reasons.append(Reason.FACE_NOT_CAPTURED)
         if not liveness.passed:
             reasons.append(Reason.for_challenge(liveness.reason))
-        if live and attacks * 2 > len(live):
+        if (live and attacks * 2 > len(live)) or attack_unusable:
             reasons.append(Reason.PAD_PASSIVE)
         if live and not match.matched:
             reasons.append(Reason.FACE_NO_MATCH)
         scores = {"score": round(match.score, 4), "threshold": round(match.threshold, 4), "frames": len(live),
-                  "liveness": liveness.as_dict(), "passive_attack_frames": attacks}
+                  "liveness": liveness.as_dict(), "passive_attack_frames": attacks,
+                  "faces_seen": faces_seen, "passive_attack_faces": faces_flagged}
         return FaceOutcome(not reasons, match.score if live else None, tuple(reasons), scores)
 
     def fuse(self, face_score: float, finger_score: float) -> dict:

@@ -133,7 +133,6 @@ def test_docs_configuration_is_generated_from_the_schema():
 
 UNSUPPORTED = [
     # (section header in the example, line added under it, key the error must name, expectation)
-    ("[eligibility]", "require_active_auth = true", "eligibility.require_active_auth", "False"),
     ("[eligibility]", "min_height_cm = 110", "eligibility.min_height_cm", "120"),
     ("[thresholds]", "face_quality_min = 0.6", "thresholds.face_quality_min", "no such key"),
     ("[thresholds]", "face_attempts = 2", "thresholds.face_attempts", "no such key"),
@@ -160,9 +159,9 @@ def test_secret_files_the_code_does_not_use_yet_are_refused(tmp_path):
 
 
 def test_the_honoured_value_of_a_partly_supported_setting_loads(tmp_path):
-    path = write_variant(tmp_path, "[eligibility]\n", "[eligibility]\nmin_height_cm = 120\nrequire_active_auth = false\n")
+    path = write_variant(tmp_path, "[eligibility]\n", "[eligibility]\nmin_height_cm = 120\nchip_authentication = \"required\"\n")
     cfg = config.load_gate(path)
-    assert cfg.eligibility.min_height_cm == 120 and cfg.eligibility.require_active_auth is False
+    assert cfg.eligibility.min_height_cm == 120 and cfg.eligibility.chip_authentication == "required"
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+nan"])

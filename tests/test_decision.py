@@ -95,3 +95,17 @@ def test_gate_refuses_to_start_without_trust_anchors_or_crls(pki, tmp_path):
     with pytest.raises(ConfigError) as err:
         load_trust(config.load_gate(tmp_path / "gate.toml"))
     assert err.value.key == "pki.crl_dir" and "revocation" in err.value.expected
+
+
+@pytest.mark.parametrize("checks,mode,expected", [
+    ({"active_auth": "passed"}, "when_offered", []),
+    ({"active_auth": "failed"}, "when_offered", [Reason.CHIP_AUTH_FAILED]),
+    ({"active_auth": "passed", "chip_auth": "failed"}, "required", [Reason.CHIP_AUTH_FAILED]),
+    ({}, "when_offered", []),
+    ({}, "required", [Reason.CHIP_AUTH_NOT_OFFERED]),
+    ({"chip_auth": "not_checked"}, "required", [Reason.CHIP_AUTH_NOT_OFFERED]),
+    ({"active_auth": "failed"}, "off", []),
+])
+def test_clone_detection_refuses_a_failed_chip_and_with_required_one_that_proves_nothing(checks, mode, expected):
+    from gate.decision import chip_auth_verdict
+    assert chip_auth_verdict(checks, mode) == expected
