@@ -111,7 +111,8 @@ class GateApp:
         self.hotplug = self._hotplug()
         self.reactor.service("passage", self.controller.serve)
         self.sync = SyncAgent(cfg.sync, self.outbox, gate_status=self.controller.status_snapshot)
-        self.reactor.service("sync", self.sync.run)
+        if self.sync.urls:  # a service that ends stops the gate: with no endpoint the agent has nothing to run
+            self.reactor.service("sync", self.sync.run)
 
     def _hotplug(self) -> HotplugMonitor | None:
         """Watch the serial devices that have a configured `usb_id`: a removal is seen at once."""
