@@ -137,14 +137,20 @@ class SyncAgent(Component):
             self._session = session
             delay = self.cfg.retry_initial_s
             while True:
-                progressed = await self.cycle()
-                self._publish()
+                try:
+                    progressed = await self.cycle()
+                    self._publish()
+                except Exception as exc:  # noqa: BLE001 - the outbox failing (a full disk) must not end delivery
+                    self.errors.append(f"{_now()} {type(exc).__name__}: {exc}")
+                    log.error("sync_cycle_failed", error=f"{type(exc).__name__}: {exc}")
+                    progressed = False
                 if progressed:
                     delay = self.cfg.retry_initial_s
                     continue
                 self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay if self._failures else self.cfg.retry_initial_s)
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancel if the event was set meanwhile
+                    async with asyncio.timeout(delay if self._failures else self.cfg.retry_initial_s):
+                        await self._wake.wait()
                 except TimeoutError:
                     pass
                 delay = min(delay * 2, self.cfg.retry_max_s) if self._failures else self.cfg.retry_initial_s
@@ -166,6 +172,9 @@ class SyncAgent(Component):
             active = self.machine.active
         batch = self.outbox.unacknowledged(self.cfg.batch_size, skip_backup_acked=active != "central")
         if not batch:
+            # Nothing owed: `failover_timeout_s` counts from here, not from the last acknowledgement,
+            # or the first failure after an idle spell would fail over at once.
+            self._last_success = now
             return False
         try:
             results = await self._post_records(active, [p.envelope for p in batch])

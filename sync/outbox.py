@@ -9,7 +9,8 @@ reused, even after rows are deleted); its id is `<gate>:<seq>`.
 A record leaves only when central acknowledges it. One acknowledged by a backup receiver is
 marked so (it is not sent to backups again) and stays until central has it too. The outbox never
 drops a record: at `max_records` it reports itself unhealthy, which takes the lane out of service
-before another passage can start; at 70 % it raises an alarm.
+before another passage can start; at 70 % it raises an alarm. A write that fails (the disk itself
+is full) makes it unhealthy too, until central has taken records (or a write succeeds).
 """
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ class Outbox(Component):
         elif owner != gate_id:
             raise OutboxError(f"{self.path} holds the records of gate {owner!r}, not {gate_id!r}")
         self._alarmed = False
+        self._write_error: str | None = None  # the last append or journal write failed (disk full, I/O)
         # One writer (this gate process): the next sequence number, the depth and whether a
         # journal entry exists are kept here, so an append is one INSERT in its transaction.
         (self._last_seq,) = self._db.execute(
@@ -112,8 +114,12 @@ class Outbox(Component):
     def open(self, passage: dict) -> None:
         """Durably note the passage now in progress (replacing any other)."""
         with self._lock:
-            self._db.execute("INSERT INTO journal (k, passage) VALUES (1, ?) "
-                             "ON CONFLICT (k) DO UPDATE SET passage = excluded.passage", (json.dumps(passage),))
+            try:
+                self._db.execute("INSERT INTO journal (k, passage) VALUES (1, ?) "
+                                 "ON CONFLICT (k) DO UPDATE SET passage = excluded.passage", (json.dumps(passage),))
+            except sqlite3.Error as exc:
+                self._write_failed(exc)
+                raise
             self._journal_open = True
 
     def pending(self) -> dict | None:
@@ -148,10 +154,14 @@ class Outbox(Component):
                 if self._journal_open:
                     self._db.execute("DELETE FROM journal")
                 self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._db.in_transaction:  # after SQLITE_FULL or an I/O error SQLite has rolled back itself
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    self._write_failed(exc)
                 raise
             self._last_seq, self._depth, self._journal_open = seq, self._depth + 1, False
+            self._write_error = None
         self._check_quota()
         return record_id
 
@@ -179,6 +189,8 @@ class Outbox(Component):
             n = cur.rowcount
             if by == "central":
                 self._depth -= n
+                if n:
+                    self._write_error = None  # space was freed: the next passage may try again
         self._check_quota()
         return n
 
@@ -218,11 +230,17 @@ class Outbox(Component):
         full = depth >= self.max_records
         detail = f"{depth}/{self.max_records} records" + (" - full: no new passage until central takes them"
                                                           if full else "")
-        return ComponentStatus(self.name, not full, detail, self.stats())
+        if self._write_error is not None:  # the disk itself is full (or failing) before the quota is
+            detail += f" - cannot write ({self._write_error}): no new passage until central takes records"
+        return ComponentStatus(self.name, not full and self._write_error is None, detail, self.stats())
 
     def stop(self) -> None:
         with self._lock:
             self._db.close()
+
+    def _write_failed(self, exc: sqlite3.Error) -> None:
+        self._write_error = f"{type(exc).__name__}: {exc}"
+        log.error("outbox_write_failed", error=self._write_error, depth=self._depth, max_records=self.max_records)
 
     def _check_quota(self) -> None:
         depth = self.depth()

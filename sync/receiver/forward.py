@@ -70,8 +70,9 @@ class Forwarder:
                     self.failures = 0
                 if not sent:
                     self.wake.clear()
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), self.cfg.poll_s)
+                    try:  # not wait_for: on 3.11 it swallows a cancel (SIGTERM) when a batch woke us meanwhile
+                        async with asyncio.timeout(self.cfg.poll_s):
+                            await self.wake.wait()
                     except asyncio.TimeoutError:
                         pass
 
