@@ -205,6 +205,10 @@ class GateController:
             case Tamper(active=active):
                 self._set_tamper(active)
             case LeafFault(leaf=leaf, expected=expected):
+                if leaf == Leaf.ENTRY and self.machine.state == "confirming_occupancy":
+                    # The door controller's word that the entry did not close behind the traveller comes
+                    # before the state's own timeout: the passage ends as ENTRY_NOT_CLOSED, not as a FAULT.
+                    self._expire("confirming_occupancy", self._visits)
                 self._door_fault(f"{leaf.name.lower()} leaf did not reach {expected.name.lower()}")
             case CommandFailed(command=command, attempts=n):
                 self._door_fault(f"{type(command).__name__} not acknowledged after {n} attempts")
@@ -276,8 +280,9 @@ class GateController:
     def _check_door_fault_cleared(self) -> None:
         if self.door_fault is None:
             return
-        want = dict(zip((Leaf.ENTRY, Leaf.EXIT), DOORS[self.lane_state]))
-        if all(want[leaf] == "open" or self._leaf_locked(leaf) for leaf in Leaf):
+        # Only both leaves reported closed and locked clear it: a leaf stuck open is exactly where
+        # `returning` wants the entry, and that must not count as the door obeying again.
+        if all(self._leaf_locked(leaf) for leaf in Leaf):
             log.info("door_fault_cleared", was=self.door_fault)
             self.door_fault = None
 
@@ -297,8 +302,8 @@ class GateController:
         self._audit("emergency", active=active)
         if active:
             self._abort_passage(Reason.EMERGENCY, "emergency input")
+            self._show("passage.emergency")  # first: whoever sees the emergency state sees it on the screen too
             self.machine.send("emergency_on")
-            self._show("passage.emergency")
         else:
             self._commanded = {Leaf.ENTRY: None, Leaf.EXIT: None}
             self.machine.send("emergency_off")
