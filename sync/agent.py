@@ -111,6 +111,7 @@ class SyncAgent(Component):
         self._next_heartbeat = 0.0
         self._session: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         if downstream is None and cfg.bundles.kinds:
             downstream = Downstream.from_config(cfg.bundles, outbox.path.parent)
         self.downstream = downstream
@@ -123,14 +124,16 @@ class SyncAgent(Component):
         return ComponentStatus(self.name, True, detail, {f"acked_{k}": v for k, v in self.sent.items()})
 
     def nudge(self) -> None:
-        """A new record is in the outbox: send it now rather than at the next poll."""
-        self._wake.set()
+        """A new record is in the outbox: send it now rather than at the next poll. Any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     # -- the loop ---------------------------------------------------------------------------
     async def run(self) -> None:
         if not self.urls:
             log.warning("sync_disabled", why="no sync.central_url: records stay in the outbox")
             return
+        self._loop = asyncio.get_running_loop()
         timeout = aiohttp.ClientTimeout(total=self.cfg.request_timeout_s)
         connector = aiohttp.TCPConnector(ssl=self._ssl(), limit=2, force_close=False)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
