@@ -5,6 +5,7 @@ import contextlib
 import os
 
 from drivers.emrtd.bac import BacKey
+from icao9303 import mrz as mrzmod
 from drivers.emrtd.pcsc import PcscReader
 from icao9303 import lds, tlv
 from simulators.chip.applet import EmrtdApplet
@@ -40,3 +41,19 @@ def inserted(applet: EmrtdApplet, slot: int = 0):
     finally:
         card.stop()
         reader.wait_for_card(CARD_DEADLINE_S, present=False)
+
+
+# The ICAO 9303 specimen (Anna Eriksson) used by the PACE, AA and CA tests against the applet.
+LINES = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
+MRZ_KEY = BacKey.from_mrz(mrzmod.parse(LINES))
+
+
+class AppletLink:
+    """The chip applet as a transport, without pcscd: every APDU sent is kept."""
+
+    def __init__(self, applet):
+        self.applet, self.sent = applet, []
+
+    def transmit(self, raw: bytes) -> bytes:
+        self.sent.append(raw)
+        return self.applet.process(raw)

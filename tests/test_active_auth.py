@@ -204,17 +204,7 @@ def test_unusable_dg15_is_a_failure_not_a_crash():
 
 
 # ------------------------------------------------------------------ against the simulated chip
-LINES = ["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"]
-MRZ_KEY = BacKey.from_mrz(mrzmod.parse(LINES))
-
-
-class Link:
-    def __init__(self, applet):
-        self.applet, self.sent = applet, []
-
-    def transmit(self, raw: bytes) -> bytes:
-        self.sent.append(raw)
-        return self.applet.process(raw)
+from tests.chip_helpers import LINES, MRZ_KEY, AppletLink as Link  # noqa: E402
 
 
 @pytest.fixture(scope="module")
