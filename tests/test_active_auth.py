@@ -11,7 +11,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from drivers.emrtd import aa, groups
 from drivers.emrtd.apdu import Command, Response
-from drivers.emrtd.bac import BacKey
 from drivers.emrtd.reader import read_document
 from drivers.emrtd.sm import SecureMessaging
 from icao9303 import lds, mrz as mrzmod, pa, secinfo, tlv, trust

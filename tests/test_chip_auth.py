@@ -6,7 +6,6 @@ from cryptography.hazmat.primitives import serialization
 
 from drivers.emrtd import chipauth
 from drivers.emrtd.apdu import Command, Response
-from drivers.emrtd.bac import BacKey
 from drivers.emrtd.reader import read_document
 from drivers.emrtd.sm import SecureMessaging
 from icao9303 import mrz as mrzmod, pa, secinfo, trust
