@@ -17,6 +17,7 @@ from gate.app import GateApp
 from simulators import demo
 from simulators.lane import Lane, person
 from simulators.traveller import Traveller
+from sync.outbox import Outbox
 from sync.record import decode_envelope, load_signing_key
 
 
@@ -85,7 +86,9 @@ def test_genuine_national_is_cleared_with_face_and_enrolled_fingerprint(lane, cf
     assert face["score"] >= face["threshold"] and face["liveness"]["passed"]
     assert finger["outcome"] == "match" and record.scores["fused"]["match"]
     # The outbox holds it signed by the gate's key; it carries decisions and scores, never a sample.
-    (pending,) = [p for p in app.outbox.unacknowledged(1000) if p.id == record.record_id]
+    box = Outbox.inspect(cfg.storage.data_dir / "outbox.sqlite")  # the gate has stopped: its file, as it left it
+    (pending,) = [p for p in box.unacknowledged(1000) if p.id == record.record_id]
+    box.stop()
     key = load_signing_key(cfg.storage.signing_key).public_key()
     written = decode_envelope(pending.envelope).verify(key)
     assert written["passage"] == record.passage_id and len(pending.envelope) < 8000
