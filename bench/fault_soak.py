@@ -43,6 +43,7 @@ import asyncio
 import json
 import random
 import shutil
+import signal
 import statistics
 import sys
 import threading
@@ -180,23 +181,6 @@ class SoakTraveller(Traveller):
         return None
 
 
-def park_finished_services(app: GateApp, returned: list[str]) -> None:
-    """Keep the gate up when an auxiliary service (not the passage controller) returns without
-    error: at 2b42cf9 the sync agent's run() returns at once when no sync.central_url is set (the
-    lane sets none) and the reactor stops the whole gate when any service ends. Such a service is
-    parked instead (its name goes into `returned`); one that fails still stops the gate, as designed."""
-    for name, run in list(app.reactor.services.items()):
-        if name == "passage":
-            continue
-
-        async def parked(run=run, name=name):
-            await run()
-            returned.append(name)
-            await asyncio.Event().wait()
-
-        app.reactor.services[name] = parked
-
-
 class StateSampler:
     """The lane state every STATE_SAMPLE_S: (monotonic time, state); "stopped" once the gate
     thread has ended."""
@@ -317,6 +301,8 @@ class Soak:
         self.current: SoakTraveller | None = None
         self.active: Fault | None = None
         self.stop_travellers = threading.Event()
+        self.interrupted = threading.Event()    # SIGTERM/SIGINT: stop injecting, report what was done
+        self.gate_died: str | None = None       # the gate process ended before the soak did
         self._plan_i = 0
         self._plan: list[tuple[str, str | None]] = [_pick(self.rng_travellers, TRAVELLER_MIX) for _ in range(5000)]
 
@@ -331,8 +317,6 @@ class Soak:
             cfg = config.load_gate(lane.config_path)
             logs.configure("info", "json", stream=open(self.workdir / "gate.log", "w"), gate_id=cfg.gate.id)
             self.app = app = GateApp(cfg)
-            self.parked: list[str] = []
-            park_finished_services(app, self.parked)
             demo.enrol_nationals(lane, app.enrolment)
             self.gate = gate = threading.Thread(target=self._run_gate, name="soak-gate", daemon=True)
             self.gate_error: str | None = None
@@ -353,7 +337,6 @@ class Soak:
                 self.states.stop()
             result["gate_stopped"] = not gate.is_alive()
             result["gate_error"] = self.gate_error
-            result["parked_services"] = self.parked
         result["wall_s"] = round(time.monotonic() - started, 1)
         return result
 
@@ -368,7 +351,7 @@ class Soak:
         # Baseline: the first travellers of the plan, no fault.
         t0 = time.monotonic()
         for _ in range(self.args.baseline):
-            if not self.gate.is_alive():
+            if not self.gate.is_alive() or self.interrupted.is_set():
                 break
             t = self._walk_one()
             self.baseline_ids.add(t.id)
@@ -386,7 +369,11 @@ class Soak:
                 print(f"max time reached after {len(done_faults)} faults", file=sys.stderr)
                 break
             if not self.gate.is_alive():
-                print(f"the gate stopped after {len(done_faults)} faults: {self.gate_error}", file=sys.stderr)
+                self.gate_died = f"after {len(done_faults)} faults ({self.gate_error or 'a service ended'})"
+                print(f"the gate process ended {self.gate_died}", file=sys.stderr)
+                break
+            if self.interrupted.is_set():
+                print(f"interrupted after {len(done_faults)} faults: reporting those", file=sys.stderr)
                 break
             time.sleep(self.rng_faults.uniform(0.0, 2.0))   # a random moment: idle or mid-passage
             self._inject(fault)
@@ -396,6 +383,8 @@ class Soak:
                 print(f"  fault {fault.index:>3}/{len(self.faults)} {fault.name:<22} {back}; "
                       f"travellers so far {len(self.travellers) - len(self.baseline_ids)}", file=sys.stderr, flush=True)
         self.stop_travellers.set()
+        if self.interrupted.is_set() and self.current is not None:
+            self.current.cancel()
         walker.join(TRAVELLER_DEADLINE_S + 20)
         self._wait_idle(30)
         t2 = time.monotonic()
@@ -561,7 +550,8 @@ class Soak:
             else:
                 k["recovered_s"].append(f.recovered_s)
         return {
-            "command": " ".join(sys.argv), "seed": self.args.seed,
+            "command": " ".join(sys.argv), "seed": self.args.seed, "planned_faults": len(self.faults),
+            "interrupted": self.interrupted.is_set(), "gate_died": self.gate_died,
             "phases_s": {"baseline": round(t1 - t0, 1), "soak": round(t2 - t1, 1)},
             "fault_time_s": round(sum(b - a for a, b in excluded), 1),
             "faults": [asdict(f) | {"name": f.name} for f in faults],
@@ -625,7 +615,9 @@ def render(r: dict) -> str:
     d = r["door"]
     lines = [
         "=" * 100,
-        f"FAULT SOAK  seed {r['seed']}: {len(r['faults'])} faults, {j['travellers']} travellers in "
+        f"FAULT SOAK  seed {r['seed']}: {len(r['faults'])} faults"
+        + (f" (INTERRUPTED; {r['planned_faults']} planned)" if r.get("interrupted") else "")
+        + f", {j['travellers']} travellers in "
         f"{r['phases_s']['soak']:.0f} s (faults active {r['fault_time_s']:.0f} s); baseline {b['travellers']} travellers "
         f"in {r['phases_s']['baseline']:.0f} s, no fault",
         "=" * 100,
@@ -680,9 +672,9 @@ def render(r: dict) -> str:
         f"with both leaves closed: {d['enclosed_max_s']:.1f} s",
         *[f"  {t}" for t in j["trapped"] + b["trapped"]],
         "",
-        f"Run took {r['wall_s']:.0f} s; gate stopped cleanly: {r['gate_stopped'] and not r['gate_error']}"
-        + (f" (error: {r['gate_error']})" if r["gate_error"] else "")
-        + (f"; services parked when they returned: {', '.join(r['parked_services'])}" if r["parked_services"] else ""),
+        (f"THE GATE PROCESS ENDED MID-SOAK {r['gate_died']}\n" if r.get("gate_died") else "")
+        + f"Run took {r['wall_s']:.0f} s; gate stopped cleanly at the end: {r['gate_stopped'] and not r['gate_error']}"
+        + (f" (error: {r['gate_error']})" if r["gate_error"] else ""),
     ]
     return "\n".join(lines)
 
@@ -701,12 +693,22 @@ def main(argv=None) -> int:
     if args.render:
         print(render(json.loads(Path(args.render).read_text())))
         return 0
-    result = Soak(args).run()
+    soak = Soak(args)
+
+    def interrupt(signum, _frame):
+        print(f"signal {signum}: stopping after the fault in progress (again to stop at once)", file=sys.stderr)
+        soak.interrupted.set()
+        signal.signal(signum, signal.SIG_DFL)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, interrupt)
+    result = soak.run()
     Path(args.workdir, "soak.json").write_text(json.dumps(result, indent=1, default=str))
     print(render(result))
     j = result["judged"]
     bad = (j["soak"]["wrong"] or j["baseline"]["wrong"] or result["door"]["violations"] or result["not_back"]
-           or j["soak"]["trapped"] or j["baseline"]["trapped"])
+           or j["soak"]["trapped"] or j["baseline"]["trapped"]
+           or result["interrupted"] or result["gate_error"] or result["gate_died"])
     return 1 if bad else 0
 
 
