@@ -19,7 +19,7 @@ chaos: setup
 	CHAOS_ROUNDS=$${CHAOS_ROUNDS:-500} .venv/bin/python -m pytest -q -s tests/test_sync_chaos.py -k chaos_every $(PYTEST_ARGS)
 
 BENCHES = bench.chip_read bench.biometrics.face bench.biometrics.finger \
-          bench.drivers.door_link bench.drivers.fingerprint_link bench.drivers.camera_stream
+          bench.drivers.door_link bench.drivers.fingerprint_link bench.drivers.camera_stream bench.sync_outbox
 
 bench: setup
 	@for b in $(BENCHES); do echo "== $$b"; .venv/bin/python -m $$b || exit 1; done
