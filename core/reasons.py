@@ -169,7 +169,8 @@ class Reason(enum.StrEnum):
     PAD_CHALLENGE_NO_TURN = ("PAD_CHALLENGE:no_turn", _LV, _SEE_OFFICER, _OFFICER,
                              "liveness challenge (head turn): the head did not turn far enough")
     PAD_PASSIVE = ("PAD_PASSIVE", _LV, _SEE_OFFICER, _OFFICER,
-                   "passive cues (moiré, colour) flagged most of the good frames as a presentation attack")
+                   "passive cues (moiré, colour) flagged most of the good frames as a presentation attack "
+                   "(or, with no usable frame, most faces seen)")
     # -- fingerprint and fusion
     FINGER_NOT_ENROLLED = ("FINGER_NOT_ENROLLED", _FI, _STEP_BACK, _SELF,
                            "`eligibility.require_fingerprint` is on and the traveller has no enrolled template")
