@@ -231,3 +231,32 @@ class Client:
 
     def status(self):
         return self.request("GET", P.STATUS_PATH)
+
+
+class RunningAgent:
+    """A SyncAgent on its own loop in a thread, as the gate runs it on its reactor (with `with`)."""
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.loop = asyncio.new_event_loop()
+        self.task = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True, name="agent-loop")
+
+    def __enter__(self):
+        self.thread.start()
+
+        async def start():
+            return asyncio.ensure_future(self.agent.run())
+
+        self.task = asyncio.run_coroutine_threadsafe(start(), self.loop).result(5)
+        return self
+
+    def __exit__(self, *exc):
+        async def stop():  # the agent unwinds (its session closes) before the loop stops
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()

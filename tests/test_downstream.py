@@ -36,7 +36,7 @@ from sync.receiver.config import database_target
 from sync.receiver.protocol import client_ssl_context
 from sync.receiver.store import Store
 from sync.record import load_signing_key
-from tests.receiver_helpers import (SITE, Client, ThreadedReceiver, drop_postgres, fresh_postgres, free_port,
+from tests.receiver_helpers import (RunningAgent, SITE, Client, ThreadedReceiver, drop_postgres, fresh_postgres, free_port,
                                     wait_for, write_config)
 
 GATE = "SIM-LANE-01"
@@ -375,24 +375,6 @@ def test_the_receiver_answers_bad_requests_with_errors_and_the_index(tmp_path, l
 
 
 # ------------------------------------------------------------------------ through the agent's failover
-
-class RunningAgent:
-    def __init__(self, agent: SyncAgent):
-        self.agent = agent
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        self.task = asyncio.run_coroutine_threadsafe(self.agent.run(), self.loop)
-        return self
-
-    def __exit__(self, *exc):
-        self.task.cancel()
-        time.sleep(0.1)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
 
 def test_the_agent_pulls_in_its_cycle_and_through_failover_from_the_backup_that_mirrored(tmp_path, layout):
     """Central publishes; the site's backup mirrors it (verified with central's public key). With

@@ -16,7 +16,7 @@ from sync.outbox import Outbox
 from sync.receiver.config import database_target
 from sync.receiver.store import Store
 from sync.record import load_signing_key
-from tests.receiver_helpers import SITE, ThreadedReceiver, free_port, wait_for, write_config
+from tests.receiver_helpers import RunningAgent, SITE, ThreadedReceiver, free_port, wait_for, write_config
 
 GATE = "SIM-LANE-01"
 
@@ -84,27 +84,6 @@ class Sites:
     def close(self):
         for role in list(self.running):
             self.stop(role)
-
-
-class RunningAgent:
-    """A SyncAgent on its own loop in a thread, as the gate runs it on its reactor."""
-
-    def __init__(self, agent: SyncAgent):
-        self.agent = agent
-        self.loop = asyncio.new_event_loop()
-        self.task = None
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        self.task = asyncio.run_coroutine_threadsafe(self.agent.run(), self.loop)
-        return self
-
-    def __exit__(self, *exc):
-        self.task.cancel()
-        time.sleep(0.1)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
 
 
 def config(sites: Sites, layout, **kw) -> SyncConfig:
