@@ -10,8 +10,6 @@ import dataclasses
 import datetime as dt
 import json
 import os
-import threading
-import time
 from pathlib import Path
 
 import aiohttp

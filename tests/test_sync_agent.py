@@ -3,8 +3,6 @@ failback with probes and dwell, re-sending what only a backup holds, heartbeats,
 and nothing lost or duplicated at central."""
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
 
 import pytest
