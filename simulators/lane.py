@@ -47,6 +47,7 @@ from core.errors import DeviceError
 from icao9303 import mrz as mrzmod
 from simulators.camera import CameraSim
 from simulators.chip.applet import EmrtdApplet
+from simulators.chip.timing import ContactlessTiming
 from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots
 from simulators.door import DoorSimulator
 from simulators.fingerprint_scanner import FingerprintScannerSim
@@ -147,9 +148,12 @@ class Lane:
     """Every simulator of one lane, started together; a context manager (see module docstring)."""
 
     def __init__(self, workdir, profile: str = "realistic", seed: int = 0, *, gate_id: str = "SIM-LANE-01",
-                 config_path=None, sync: str = "", signing_key: Path | None = None):
+                 config_path=None, sync: str = "", signing_key: Path | None = None,
+                 chip_timing: ContactlessTiming | None = None):
         """`sync`: a `[sync]` table for the gate's config (`SyncSites.gate_settings`), with the
-        record `signing_key` its receivers know; without them records stay in the outbox."""
+        record `signing_key` its receivers know; without them records stay in the outbox.
+        `chip_timing`: the chip's contactless timing model (default: `ContactlessTiming.realistic()`
+        for the realistic profile, `zero()` for zero-latency)."""
         if profile not in PROFILES:
             raise LaneError(f"profile must be one of {PROFILES}, not {profile!r}")
         self.workdir = Path(workdir).resolve()
@@ -159,6 +163,9 @@ class Lane:
         self.config_path = Path(config_path).resolve() if config_path else self.workdir / "gate.toml"
         self.sync = sync
         self.signing_key = signing_key
+        if chip_timing is None:
+            chip_timing = ContactlessTiming.realistic() if profile == "realistic" else ContactlessTiming.zero()
+        self.chip_timing = chip_timing
         self.pki: TestPki | None = None
         self.door: LaneDoor | None = None
         self.mrz: MrzReaderSimulator | None = None
@@ -259,7 +266,7 @@ class Lane:
             self._remove_card()
             self.document = doc
             applet = EmrtdApplet(doc.files, BacKey.from_mrz(mrzmod.parse(doc.mrz_lines)))
-            self.card = VirtualCard(applet, PORTS[CHIP_SLOT]).start()
+            self.card = VirtualCard(applet, PORTS[CHIP_SLOT], timing=self.chip_timing).start()
         self.mrz.place(doc.mrz_lines)
 
     def take_passport(self) -> None:

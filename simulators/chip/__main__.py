@@ -20,6 +20,7 @@ from drivers.emrtd.bac import BacKey
 from icao9303 import lds, mrz, secinfo
 from simulators.chip.applet import ChipProfile, EmrtdApplet
 from simulators.chip.card_auth import AaSigner
+from simulators.chip.timing import ContactlessTiming
 from simulators.chip.vpcd import PORTS, VirtualCard
 from simulators.faults import FaultError, run_simulator_cli
 
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace-fault", choices=["bad_token", "refuse"], help="make PACE fail")
     parser.add_argument("--aa-trailer", default="34CC", choices=["34CC", "BC"],
                         help="RSA AA: SHA-256 with trailer 34CC, or SHA-1 with BC")
+    parser.add_argument("--timing", default="zero", metavar="zero|realistic|KBPS",
+                        help="contactless timing model: zero (default), realistic (424 kbit/s) or a bit rate")
     parser.add_argument("--control", help="Unix socket path for fault requests (simulators.faults)")
     parser.add_argument("--fault", action="append", default=[], metavar="NAME[:k=v,...]",
                         help="unplug, slow or corrupt_crc at start")
@@ -92,7 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     applet = EmrtdApplet(files, BacKey.from_mrz(mrz.parse(lines)), profile, seed=args.seed, can=args.can,
                          aa=load_aa(args.doc, files, args.aa_trailer), cam_key=load_cam_key(args.doc),
                          ca_key=load_cam_key(args.doc, "ca_key.pem"))
-    return run_simulator_cli(VirtualCard(applet, args.port, args.host), args)
+    timing = (ContactlessTiming.zero() if args.timing == "zero" else ContactlessTiming.realistic()
+              if args.timing == "realistic" else ContactlessTiming.realistic(int(args.timing)))
+    return run_simulator_cli(VirtualCard(applet, args.port, args.host, timing=timing), args)
 
 
 if __name__ == "__main__":

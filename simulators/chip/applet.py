@@ -149,6 +149,7 @@ class EmrtdApplet:
             self.ca_key = ca_key.private_numbers().private_value
             self.ca_curve = groups.CURVES_BY_NAME[ca_key.curve.name]
         self._next_session = None
+        self.ops: list[tuple[str, int]] = []  # public-key operations of the last command (timing model)
         self.profile = profile or ChipProfile()
         self.faults = faults or Faults(SUPPORTED_FAULTS)
         self.seed = seed
@@ -166,6 +167,7 @@ class EmrtdApplet:
 
     # ------------------------------------------------------------- dispatch
     def process(self, raw: bytes) -> bytes:
+        self.ops.clear()
         try:
             cmd = Command.decode(raw)
         except MalformedApdu:
@@ -255,7 +257,7 @@ class EmrtdApplet:
     def _mse_set_at(self, cmd: Command) -> bytes:
         self.app_selected, self.current = False, None
         self.pace = CardPace(self.card_access, self.passwords, self.random_bytes, self.profile.pace_fault,
-                             self.cam_key)
+                             self.cam_key, ops=self.ops)
         return _sw(self.pace.set_at(cmd.data))
 
     def _general_authenticate(self, cmd: Command, raw: bytes) -> bytes:
@@ -406,6 +408,7 @@ class EmrtdApplet:
         except (tlv.TlvError, StopIteration, groups.GroupError):
             return b"", SW_WRONG_DATA
         k = self.ca_curve.shared_secret(self.ca_curve.mul(self.ca_key, point))
+        self.ops.append(("ec", self.ca_curve.p.bit_length()))
         block = 8 if cipher == "3DES" else 16
         self._next_session = _CardSession(crypto.kdf(k, crypto.ENC_COUNTER, cipher),
                                           crypto.kdf(k, crypto.MAC_COUNTER, cipher), bytes(block), cipher)
@@ -416,6 +419,7 @@ class EmrtdApplet:
             return b"", SW_INS_NOT_SUPPORTED
         if len(cmd.data) != 8 or cmd.p1 or cmd.p2:
             return b"", SW_WRONG_DATA
+        self.ops.append(self.aa.cost())
         return self.aa.sign(cmd.data, self.random_bytes), SW_OK
 
     def _select_file(self, cmd: Command) -> tuple[bytes, int]:

@@ -34,9 +34,11 @@ class CardPace:
     "refuse" (MSE:Set AT answered 6A80), to exercise the terminal's failure paths."""
 
     def __init__(self, card_access: secinfo.SecurityInfoSet, passwords: dict[int, bytes], random_bytes,
-                 fault: str | None = None, cam_key: int | None = None):
-        """`cam_key`: the static chip-authentication private key (PACE-CAM), a scalar on the PACE curve."""
+                 fault: str | None = None, cam_key: int | None = None, ops: list | None = None):
+        """`cam_key`: the static chip-authentication private key (PACE-CAM), a scalar on the PACE curve.
+        `ops`: a list the public-key operations are reported to, as (kind, bits) (the timing model)."""
         self.cam_key = cam_key
+        self.ops = ops if ops is not None else []
         self.offered = {p.oid_der: p for p in card_access.pace if p.parameter_id in groups.STANDARD}
         self.passwords = passwords
         self.random_bytes = random_bytes
@@ -92,6 +94,7 @@ class CardPace:
                 from drivers.emrtd.pace import im_map, im_pseudo_random  # shared primitives, like the KDF
                 r = im_pseudo_random(cipher, self.s, objs[0x81], g.p)
                 self.g_mapped = im_map(g, int.from_bytes(r, "big"))
+                self._work(1)
                 self.state = "agree"
                 return tlv.encode(0x7C, tlv.encode(0x82, b"")), SW_OK
             if self.state == "map" and chained and 0x81 in objs:
@@ -99,6 +102,7 @@ class CardPace:
                 sk_map = self.sk_map = self._scalar(g)
                 h = g.mul(sk_map, pk_map_ifd)
                 self.g_mapped = g.add(g.mul(int.from_bytes(self.s, "big"), g.generator), h)
+                self._work(3)
                 self.state = "agree"
                 return tlv.encode(0x7C, tlv.encode(0x82, g.encode(g.mul(sk_map, g.generator)))), SW_OK
             if self.state == "agree" and chained and 0x83 in objs:
@@ -108,6 +112,7 @@ class CardPace:
                 if self.pk_ifd == self.pk_ic:
                     return self._fail(SW_WRONG_DATA)
                 k = g.shared_secret(g.mul(sk, g.decode(self.pk_ifd)))
+                self._work(2)
                 self.ks_enc = crypto.kdf(k, crypto.ENC_COUNTER, cipher)
                 self.ks_mac = crypto.kdf(k, crypto.MAC_COUNTER, cipher)
                 self.state = "tokens"
@@ -131,6 +136,10 @@ class CardPace:
         except (groups.GroupError, ValueError):
             return self._fail(SW_WRONG_DATA)
         return self._fail(SW_CONDITIONS)
+
+    def _work(self, n: int) -> None:
+        kind = "dh" if self.group.kind == "DH" else "ec"
+        self.ops.extend([(kind, self.group.p.bit_length())] * n)
 
     def _token_input(self, public: bytes) -> bytes:
         tag = 0x84 if self.group.kind == "DH" else 0x86
@@ -158,6 +167,12 @@ class AaSigner:
     hash_name: str = "sha256"
     two_byte_trailer: bool = True
     der_signature: bool = False
+
+    def cost(self) -> tuple[str, int]:
+        """The signature as the timing model counts it: ("sign", RSA bits) or ("ec", curve bits)."""
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            return "sign", self.key.key_size
+        return "ec", self.key.curve.key_size
 
     def sign(self, challenge: bytes, random_bytes) -> bytes:
         if isinstance(self.key, rsa.RSAPrivateKey):

@@ -9,6 +9,10 @@ Connected means "card in the reader", closed means "card removed".
 Faults (shared API, simulators/faults.py): `slow` delays every answer,
 `corrupt_crc` gives the next `count` protected responses a wrong MAC, `unplug`
 takes the card out (for `duration_s`, or until cleared) and puts it back.
+
+Timing (`simulators.chip.timing.ContactlessTiming`): each answer is held back until the time the
+exchange would take over the air and on a real chip has passed since the command arrived (the
+applet's own computing counts towards it); `ContactlessTiming.zero()` (the default) adds nothing.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ import time
 
 from core import logs
 from simulators.chip.applet import CardTorn, EmrtdApplet
+from simulators.chip.timing import ContactlessTiming
 
 log = logs.get("sim.chip")
 
@@ -51,8 +56,11 @@ def exclusive_slots(deadline_s: float = 120.0):
 
 
 class VirtualCard:
-    def __init__(self, applet: EmrtdApplet, port: int = PORTS[0], host: str = "127.0.0.1"):
+    def __init__(self, applet: EmrtdApplet, port: int = PORTS[0], host: str = "127.0.0.1", *,
+                 timing: ContactlessTiming | None = None):
         self.applet = applet
+        self.timing = timing or ContactlessTiming.zero()
+        self.modelled_s = 0.0  # sum of the modelled exchange times (what the timing model added up)
         self.faults = applet.faults
         self.faults.on_change = self._fault_changed
         self.host, self.port = host, port
@@ -133,8 +141,10 @@ class VirtualCard:
                 msg = self._receive(sock)
                 if msg is None:
                     break
+                arrived = time.monotonic()
                 answer = self._answer(msg)
                 if answer is not None:
+                    self._hold(msg, answer, arrived)
                     delay = self.faults.active("slow")
                     if delay:
                         time.sleep(delay["delay_s"])
@@ -145,6 +155,16 @@ class VirtualCard:
             self.inserted.clear()
             self._sock = None
             sock.close()
+
+    def _hold(self, msg: bytes, answer: bytes, arrived: float) -> None:
+        """Wait until the modelled contactless exchange time has passed since the command arrived."""
+        if len(msg) == 1 or not self.timing.enabled:
+            return
+        modelled = self.timing.for_apdus(msg, answer, tuple(self.applet.ops))
+        self.modelled_s += modelled
+        left = arrived + modelled - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
     @staticmethod
     def _receive(sock: socket.socket) -> bytes | None:
