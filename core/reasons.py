@@ -91,6 +91,12 @@ class Reason(enum.StrEnum):
                       "passive authentication: the document-signer certificate is not valid today")
     PA_CSCA_VALIDITY = ("PA_FAILED:csca_validity", _PA, _REJECTED, _OFFICER,
                         "passive authentication: the issuing CSCA certificate is not valid today")
+    PA_KEY_USAGE = ("PA_FAILED:key_usage", _PA, _REJECTED, _OFFICER,
+                    "passive authentication: the document signer may not sign documents, or a CSCA of its chain "
+                    "may not issue certificates (key usage)")
+    PA_SIGNING_TIME = ("PA_FAILED:signing_time", _PA, _REJECTED, _OFFICER,
+                       "passive authentication: the SOD was signed outside the document signer's validity, or a "
+                       "certificate of its chain was issued outside its issuer's")
     PA_REVOCATION = ("PA_FAILED:revocation", _PA, _REJECTED, _OFFICER,
                      "passive authentication: the document signer is revoked, or no current CRL says it is not")
     PA_DG1_HASH = ("PA_FAILED:dg1_hash", _PA, _REJECTED, _OFFICER,

@@ -7,7 +7,9 @@ hold the chip-authentication public key PACE-CAM checks the chip against.
   card_security            a CMS SignedData of id-SecurityObject with SecurityInfos inside
   ds_certificate           the signer's certificate is in EF.CardSecurity or the trust store
   card_security_signature  signed attributes and signature verify with the DS key
-  csca_chain, ds_validity, csca_validity, revocation   as for the SOD (`icao9303.pa`)
+  csca_chain, ds_validity, csca_validity, key_usage, signing_time, revocation
+                           as for the SOD (`icao9303.pa.signer_checks`: link certificates,
+                           key usage, signing time, serial numbers)
 
 The gate trusts a PACE-CAM result only when this passes (with the same DS policy as the SOD).
 """
@@ -19,11 +21,10 @@ from core.errors import ParseError
 from icao9303 import cms as _cms
 from icao9303 import pa, secinfo
 from icao9303.pa import FAILED, NOT_CHECKED, PASSED, Check, PassiveAuthResult, Policy
-from icao9303.trust import TrustStore, is_ca
+from icao9303.trust import TrustStore
 
 CARD_SECURITY, SIGNATURE = "card_security", "card_security_signature"
-CHECKS = (CARD_SECURITY, pa.DS_CERTIFICATE, SIGNATURE, pa.CSCA_CHAIN, pa.DS_VALIDITY, pa.CSCA_VALIDITY,
-          pa.REVOCATION)
+CHECKS = (CARD_SECURITY, pa.DS_CERTIFICATE, SIGNATURE) + pa.SIGNER_CHECKS
 
 
 def verify(data: bytes, trust: TrustStore, *, now: _dt.datetime | None = None,
@@ -47,27 +48,18 @@ def verify(data: bytes, trust: TrustStore, *, now: _dt.datetime | None = None,
                                                   "matches the SignerInfo")
             for name in CHECKS[2:]:
                 results[name] = (NOT_CHECKED, "no document-signer certificate")
+        elif _cms.serial_problem(ds):
+            results[pa.DS_CERTIFICATE] = (FAILED, f"{_cms.name_str(ds.subject)}: {_cms.serial_problem(ds)}: refused")
+            for name in CHECKS[2:]:
+                results[name] = (NOT_CHECKED, "document-signer certificate refused")
+            ds = None
         else:
             results[pa.DS_CERTIFICATE] = (PASSED, _cms.name_str(ds.subject) + f", serial {ds.serial_number:X}")
             reason = _cms.verify_signer(signed, ds)
             results[SIGNATURE] = (FAILED, reason) if reason else (PASSED, "signature verifies with the DS key")
-            results[pa.DS_VALIDITY] = pa._validity(ds, now, "DS certificate")
-            why = []
-            for cand in trust.issuers_of(ds):
-                r = _cms.verify_issued_by(ds, cand)
-                if r is None and is_ca(cand):
-                    csca = cand
-                    break
-                why.append(r or f"{_cms.name_str(cand.subject)} is not a CA certificate")
-            if csca is not None:
-                results[pa.CSCA_CHAIN] = (PASSED, f"issued by trusted CSCA {_cms.name_str(csca.subject)}")
-                results[pa.CSCA_VALIDITY] = pa._validity(csca, now, "CSCA certificate")
-                results[pa.REVOCATION] = pa._revocation(ds, csca, trust, now, policy)
-            else:
-                detail = "; ".join(why) if why else "no trusted CSCA has that subject and key identifier"
-                results[pa.CSCA_CHAIN] = (FAILED, f"issuer {_cms.name_str(ds.issuer)}: {detail}")
-                results[pa.CSCA_VALIDITY] = (NOT_CHECKED, "no trusted CSCA")
-                results[pa.REVOCATION] = (NOT_CHECKED, "no trusted CSCA")
+            signer_results, chain = pa.signer_checks(ds, trust, now, policy, signed.signing_time, "EF.CardSecurity")
+            csca = chain.issuer if chain else None
+            results.update(signer_results)
     checks = []
     for name in CHECKS:
         status, reason = results[name]

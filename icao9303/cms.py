@@ -1,17 +1,25 @@
-"""CMS SignedData helpers shared by EF.SOD and ICAO master lists (asn1crypto + cryptography).
+"""CMS SignedData helpers shared by EF.SOD, EF.CardSecurity and ICAO master lists (asn1crypto +
+cryptography).
 
 Parsing is forced to completion inside `parse_signed_data`, so malformed input raises
-`CmsError` there and never later from a lazily parsed attribute.
+`CmsError` there and never later from a lazily parsed attribute: the SignedData version, every
+entry of the digest-algorithm set (which must list the signer's), every certificate choice (other
+than plain certificates: parsed, then left out), the CRLs, the SignerInfo whole (version matching
+its signer identifier: v1 issuerAndSerialNumber, v3 subjectKeyIdentifier; signed and unsigned
+attributes, signingTime) and the certificates' names, dates and extensions.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import warnings
 from dataclasses import dataclass
 
 from asn1crypto import algos, cms, core
 from asn1crypto import x509 as ax509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
 
@@ -47,9 +55,34 @@ def _checked_certificate(cert: x509.Certificate) -> x509.Certificate:
     cert.issuer.rfc4514_string()
     for ext in cert.extensions:
         ext.value
-    cert.not_valid_before_utc, cert.not_valid_after_utc, cert.serial_number
+    cert.not_valid_before_utc, cert.not_valid_after_utc
+    serial_problem(cert)
     cert.signature_algorithm_oid
+    cert.tbs_certificate_bytes, cert.signature
     return cert
+
+
+@contextlib.contextmanager
+def _quiet():
+    """cryptography warns about (and will one day refuse) serial numbers <= 0: we refuse them
+    ourselves, by name (`serial_problem`)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        yield
+
+
+def _serial(cert: x509.Certificate) -> int:
+    with _quiet():
+        return cert.serial_number
+
+
+def serial_problem(cert: x509.Certificate) -> str | None:
+    """RFC 5280 §4.1.2.2 and ICAO 9303-12: a certificate serial number is a positive integer.
+    A certificate with a zero or negative one is refused wherever it would be trusted or used."""
+    serial = _serial(cert)
+    if serial <= 0:
+        return f"certificate serial number {serial} is {'zero' if serial == 0 else 'negative'}"
+    return None
 
 
 def load_certificate(data: bytes) -> x509.Certificate:
@@ -57,9 +90,10 @@ def load_certificate(data: bytes) -> x509.Certificate:
     if not isinstance(data, (bytes, bytearray)):
         raise CertificateError(f"expected bytes, got {type(data).__name__}")
     try:
-        if data.lstrip()[:5] == b"-----":
-            return _checked_certificate(x509.load_pem_x509_certificate(bytes(data)))
-        return _checked_certificate(x509.load_der_x509_certificate(bytes(data)))
+        with _quiet():
+            if data.lstrip()[:5] == b"-----":
+                return _checked_certificate(x509.load_pem_x509_certificate(bytes(data)))
+            return _checked_certificate(x509.load_der_x509_certificate(bytes(data)))
     except _PARSE_ERRORS as exc:
         raise CertificateError(f"certificate does not parse: {exc}") from exc
 
@@ -69,11 +103,12 @@ def load_certificates(data: bytes) -> list[x509.Certificate]:
     if not isinstance(data, (bytes, bytearray)):
         raise CertificateError(f"expected bytes, got {type(data).__name__}")
     try:
-        if data.lstrip()[:5] == b"-----":
-            certs = x509.load_pem_x509_certificates(bytes(data))
-        else:
-            certs = [x509.load_der_x509_certificate(bytes(data))]
-        return [_checked_certificate(c) for c in certs]
+        with _quiet():
+            if data.lstrip()[:5] == b"-----":
+                certs = x509.load_pem_x509_certificates(bytes(data))
+            else:
+                certs = [x509.load_der_x509_certificate(bytes(data))]
+            return [_checked_certificate(c) for c in certs]
     except _PARSE_ERRORS as exc:
         raise CertificateError(f"certificate does not parse: {exc}") from exc
 
@@ -107,6 +142,9 @@ class SignedData:
     certificates: tuple[x509.Certificate, ...]
     raw: cms.SignedData
 
+    digest_algorithms: tuple[str, ...] = ()  # the SignedData's digestAlgorithms set, as parsed
+    signing_time: "object | None" = None     # the signingTime signed attribute (aware datetime), if any
+
     @property
     def digest_algorithm(self) -> str:
         return self.signer["digest_algorithm"]["algorithm"].native
@@ -133,21 +171,46 @@ def parse_signed_data(der: bytes, expected_content_type: str | None = None,
             else content_field.native
         if isinstance(content, core.Asn1Value):
             content = content.dump()
+        version = sd["version"].native
+        if version not in ("v1", "v3", "v4", "v5"):
+            raise CmsError(f"{what}: SignedData version {version} is not 1, 3, 4 or 5")
+        digests = tuple(a["algorithm"].native for a in sd["digest_algorithms"])
+        for a in sd["digest_algorithms"]:
+            a.native  # parameters too
         infos = sd["signer_infos"]
         if len(infos) != 1:
             raise CmsError(f"{what}: {len(infos)} SignerInfos, exactly one expected")
         signer = infos[0]
-        signer.native  # force a full parse of the SignerInfo
+        signer.native  # force a full parse of the SignerInfo, signed and unsigned attributes included
+        si_version, sid = signer["version"].native, signer["sid"].name
+        expected_version = {"issuer_and_serial_number": "v1", "subject_key_identifier": "v3"}[sid]
+        if si_version != expected_version:
+            raise CmsError(f"{what}: SignerInfo version {si_version} with a {sid.replace('_', ' ')} "
+                           f"(RFC 5652 §5.3: {expected_version})")
+        digest = signer["digest_algorithm"]["algorithm"].native
+        if digest not in digests:
+            raise CmsError(f"{what}: the signer's digest algorithm {digest} is not in the SignedData's "
+                           f"digestAlgorithms ({', '.join(digests) or 'empty'})")
+        signing_time = None
+        attrs = signer["signed_attrs"]
+        for attr in attrs if attrs else ():
+            if attr["type"].native == "signing_time":
+                if len(attr["values"]) != 1:
+                    raise CmsError(f"{what}: signingTime attribute with {len(attr['values'])} values")
+                signing_time = attr["values"][0].native
         certs = []
         for choice in sd["certificates"] or []:
             if choice.name != "certificate":
+                choice.native  # parsed in full, then left out: ICAO documents carry X.509 certificates
                 continue
             certs.append(load_certificate(choice.chosen.dump()))
+        if sd["crls"]:
+            sd["crls"].native
     except (CmsError, CertificateError):
         raise
     except _PARSE_ERRORS as exc:
         raise CmsError(f"{what}: malformed CMS: {type(exc).__name__}: {exc}") from exc
-    return SignedData(ctype, bytes(content), signer, tuple(certs), sd)
+    return SignedData(ctype, bytes(content), signer, tuple(certs), sd, digests, signing_time)
 
 
 def signer_matches(signer: cms.SignerInfo, cert: x509.Certificate) -> bool:
@@ -155,7 +218,7 @@ def signer_matches(signer: cms.SignerInfo, cert: x509.Certificate) -> bool:
     try:
         if sid.name == "issuer_and_serial_number":
             ias = sid.chosen
-            return (ias["serial_number"].native == cert.serial_number
+            return (ias["serial_number"].native == _serial(cert)
                     and ias["issuer"].dump() == cert.issuer.public_bytes())
         ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
         return sid.chosen.native == ski

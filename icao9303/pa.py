@@ -10,10 +10,17 @@ Checks (names are stable; `Policy.required` uses them):
   sod_signature  messageDigest and contentType attributes match, signature verifies with the
                  DS key (RSA PKCS#1 v1.5, RSASSA-PSS, ECDSA incl. brainpool, plain ECDSA);
                  signedAttrs are verified as a DER SET
-  csca_chain     the DS certificate is signed by a trusted CSCA
+  csca_chain     the DS certificate chains to a trusted self-signed CSCA, through any number of
+                 CSCA link certificates (`TrustStore.chain`)
   ds_validity    the DS certificate is valid at `now`
-  csca_validity  that CSCA is valid at `now`
-  revocation     a current CRL of that CSCA, with a valid signature, does not list the DS
+  csca_validity  every certificate of that chain (CSCA and links) is valid at `now`
+  key_usage      the DS has keyUsage digitalSignature and is no CA; every CSCA and link of the chain
+                 has keyCertSign
+  signing_time   the SOD's signingTime (when present) lies in the DS's validity and private-key
+                 usage period and is not in the future; each certificate of the chain was valid when
+                 it issued the next (chain model)
+  revocation     a current CRL of that CSCA, with a valid signature, does not list the DS (nor a
+                 link certificate of the chain)
   dgN_hash       the hash of each data group read equals the SOD's (one check per group);
                  "dg_hashes" in `required` stands for all of them
   dg1_mrz        the chip's DG1 equals the optically read MRZ
@@ -34,7 +41,7 @@ from cryptography import x509
 from icao9303 import cms as _cms
 from icao9303 import countries, lds
 from icao9303 import mrz as _mrz
-from icao9303.trust import TrustStore, is_ca
+from icao9303.trust import Chain, TrustStore, is_ca, key_usage
 from core.errors import ParseError
 
 ID_ICAO_LDS_SECURITY_OBJECT = "2.23.136.1.1.1"
@@ -44,8 +51,12 @@ PASSED, FAILED, NOT_CHECKED = "passed", "failed", "not_checked"
 SOD, DS_CERTIFICATE, SOD_SIGNATURE, CSCA_CHAIN = "sod", "ds_certificate", "sod_signature", "csca_chain"
 DS_VALIDITY, CSCA_VALIDITY, REVOCATION = "ds_validity", "csca_validity", "revocation"
 DG_HASHES, DG1_MRZ, ISSUING_STATE = "dg_hashes", "dg1_mrz", "issuing_state"
+KEY_USAGE, SIGNING_TIME = "key_usage", "signing_time"
 ALL_CHECKS = (SOD, DS_CERTIFICATE, SOD_SIGNATURE, CSCA_CHAIN, DS_VALIDITY, CSCA_VALIDITY,
-              REVOCATION, DG_HASHES, DG1_MRZ, ISSUING_STATE)
+              KEY_USAGE, SIGNING_TIME, REVOCATION, DG_HASHES, DG1_MRZ, ISSUING_STATE)
+#: The checks of the signer's certificate and its chain, shared with EF.CardSecurity.
+SIGNER_CHECKS = (CSCA_CHAIN, DS_VALIDITY, CSCA_VALIDITY, KEY_USAGE, SIGNING_TIME, REVOCATION)
+FUTURE_SKEW = _dt.timedelta(days=1)
 
 
 class SodError(ParseError):
@@ -101,6 +112,7 @@ def parse_sod(data: bytes) -> Sod:
         raise SodError(str(exc)) from exc
     try:
         lso = LdsSecurityObject.load(sd.content, strict=True)
+        lso.native  # every field, now
         version = lso["version"].native
         if version not in (0, 1):
             raise SodError(f"EF.SOD: LDSSecurityObject version {version} is not 0 or 1")
@@ -266,6 +278,8 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
     parsed: Sod | None = None
     ds: x509.Certificate | None = None
     csca: x509.Certificate | None = None
+    chain: Chain | None = None
+    refused = False
 
     # --- SOD
     try:
@@ -288,6 +302,11 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
             put(DS_CERTIFICATE, FAILED, "no certificate in the SOD or the trust store matches "
                                         "the SignerInfo")
             put(SOD_SIGNATURE, NOT_CHECKED, "no document-signer certificate")
+        elif _cms.serial_problem(ds):
+            refused = True
+            put(DS_CERTIFICATE, FAILED, f"{_cms.name_str(ds.subject)}: {_cms.serial_problem(ds)}: refused")
+            put(SOD_SIGNATURE, NOT_CHECKED, "document-signer certificate refused")
+            ds = None
         else:
             put(DS_CERTIFICATE, PASSED, _cms.name_str(ds.subject)
                 + f", serial {ds.serial_number:X}")
@@ -298,32 +317,16 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
                 alg = parsed.signed_data.signer["signature_algorithm"]
                 put(SOD_SIGNATURE, PASSED, f"{_sig_name(alg)} signature verifies with the DS key")
 
-    # --- chain, validity, revocation
+    # --- chain, validity, key usage, signing time, revocation
     if ds is None:
-        for name in (CSCA_CHAIN, DS_VALIDITY, CSCA_VALIDITY, REVOCATION):
-            put(name, NOT_CHECKED, "no document-signer certificate")
+        why = "document-signer certificate refused" if refused else "no document-signer certificate"
+        for name in SIGNER_CHECKS:
+            put(name, NOT_CHECKED, why)
     else:
-        put(DS_VALIDITY, *_validity(ds, now, "DS certificate"))
-        candidates = trust.issuers_of(ds)
-        why = []
-        for cand in candidates:
-            r = _cms.verify_issued_by(ds, cand)
-            if r is None:
-                if not is_ca(cand):
-                    why.append(f"{_cms.name_str(cand.subject)} is not a CA certificate")
-                    continue
-                csca = cand
-                break
-            why.append(r)
-        if csca is not None:
-            put(CSCA_CHAIN, PASSED, f"issued by trusted CSCA {_cms.name_str(csca.subject)}")
-            put(CSCA_VALIDITY, *_validity(csca, now, "CSCA certificate"))
-            put(REVOCATION, *_revocation(ds, csca, trust, now, policy))
-        else:
-            detail = "; ".join(why) if why else "no trusted CSCA has that subject and key identifier"
-            put(CSCA_CHAIN, FAILED, f"issuer {_cms.name_str(ds.issuer)}: {detail}")
-            put(CSCA_VALIDITY, NOT_CHECKED, "no trusted CSCA")
-            put(REVOCATION, NOT_CHECKED, "no trusted CSCA")
+        signer_results, chain = signer_checks(ds, trust, now, policy, parsed.signed_data.signing_time, "SOD")
+        csca = chain.issuer if chain else None
+        for name in SIGNER_CHECKS:
+            put(name, *signer_results[name])
 
     # --- data-group hashes
     dg_checks: list[tuple[str, str, str]] = []
@@ -377,7 +380,7 @@ def verify(sod: bytes, data_groups: dict[int, bytes], trust: TrustStore, *,
     elif ds is None:
         put(ISSUING_STATE, NOT_CHECKED, "no document-signer certificate")
     else:
-        put(ISSUING_STATE, *_issuing_state(chip_mrz.issuer, ds, csca))
+        put(ISSUING_STATE, *_issuing_state(chip_mrz.issuer, ds, chain))
 
     checks = []
     for name in order:
@@ -399,6 +402,113 @@ def _sig_name(alg) -> str:
             .replace("rsassa_pss", "RSASSA-PSS").replace("ecdsa", "ECDSA")
     except ValueError:
         return alg["algorithm"].dotted
+
+
+def signer_checks(ds: x509.Certificate, trust: TrustStore, now: _dt.datetime, policy: Policy,
+                  signing_time: _dt.datetime | None, what: str = "SOD"
+                  ) -> tuple[dict[str, tuple[str, str]], Chain | None]:
+    """The `SIGNER_CHECKS` of a document signer (of the SOD or of EF.CardSecurity): name → (status,
+    reason), and the chain when one was found."""
+    out: dict[str, tuple[str, str]] = {DS_VALIDITY: _validity(ds, now, "DS certificate")}
+    chain, why = trust.chain(ds, now)
+    if chain is None:
+        out[CSCA_CHAIN] = (FAILED, f"issuer {_cms.name_str(ds.issuer)}: {why}")
+        out[CSCA_VALIDITY] = (NOT_CHECKED, "no trusted CSCA")
+        out[REVOCATION] = (NOT_CHECKED, "no trusted CSCA")
+    else:
+        out[CSCA_CHAIN] = (PASSED, f"issued by trusted CSCA {chain.describe()}")
+        out[CSCA_VALIDITY] = _chain_validity(chain, now)
+        out[REVOCATION] = _chain_revocation(ds, chain, trust, now, policy)
+    out[KEY_USAGE] = _key_usage(ds, chain)
+    out[SIGNING_TIME] = _signing_time(ds, chain, signing_time, now, what)
+    return out, chain
+
+
+def _chain_validity(chain: Chain, now) -> tuple[str, str]:
+    for i, cert in enumerate(chain.path):
+        what = "CSCA certificate" if i == len(chain.path) - 1 else "CSCA link certificate"
+        status, reason = _validity(cert, now, what)
+        if status != PASSED:
+            return status, reason
+    anchor = chain.anchor
+    extra = f" and {len(chain.links)} link certificate(s)" if chain.links else ""
+    return PASSED, (f"CSCA certificate valid {anchor.not_valid_before_utc:%Y-%m-%d} to "
+                    f"{anchor.not_valid_after_utc:%Y-%m-%d}{extra}")
+
+
+def _key_usage(ds: x509.Certificate, chain: Chain | None) -> tuple[str, str]:
+    ku = key_usage(ds)
+    if ku is None:
+        return FAILED, "DS certificate has no keyUsage extension"
+    if not ku.digital_signature:
+        return FAILED, "DS certificate's keyUsage lacks digitalSignature"
+    if is_ca(ds):
+        return FAILED, "DS certificate is a CA certificate"
+    for cert in chain.path if chain else ():
+        ku = key_usage(cert)
+        if ku is None or not ku.key_cert_sign:
+            return FAILED, f"CSCA certificate {_cms.name_str(cert.subject)} lacks keyUsage keyCertSign"
+    return PASSED, "DS digitalSignature" + (", CSCA keyCertSign" if chain else " (no chain to check)")
+
+
+def _private_key_usage_period(cert: x509.Certificate):
+    """(notBefore, notAfter) of the PrivateKeyUsagePeriod extension (2.5.29.16), either None."""
+    try:
+        ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier("2.5.29.16"))
+    except x509.ExtensionNotFound:
+        return None, None
+    value = ext.value
+    if hasattr(value, "not_before"):   # cryptography ≥ 45 parses it
+        start, end = value.not_before, value.not_after
+    else:
+        from asn1crypto import x509 as ax509
+        native = ax509.PrivateKeyUsagePeriod.load(value.value).native
+        start, end = native.get("not_before"), native.get("not_after")
+    utc = _dt.timezone.utc
+    return (start.replace(tzinfo=utc) if start and start.tzinfo is None else start,
+            end.replace(tzinfo=utc) if end and end.tzinfo is None else end)
+
+
+def _signing_time(ds: x509.Certificate, chain: Chain | None, signing_time, now, what: str) -> tuple[str, str]:
+    notes = []
+    if signing_time is not None:
+        st = signing_time if signing_time.tzinfo else signing_time.replace(tzinfo=_dt.timezone.utc)
+        if st > now + FUTURE_SKEW:
+            return FAILED, f"{what} signingTime {st:%Y-%m-%d %H:%M} UTC is in the future"
+        if not ds.not_valid_before_utc <= st <= ds.not_valid_after_utc:
+            return FAILED, (f"{what} signed on {st:%Y-%m-%d %H:%M} UTC, outside the DS certificate's "
+                            f"validity {ds.not_valid_before_utc:%Y-%m-%d} to {ds.not_valid_after_utc:%Y-%m-%d}")
+        try:
+            pk_start, pk_end = _private_key_usage_period(ds)
+        except (ValueError, TypeError) as exc:
+            return FAILED, f"DS privateKeyUsagePeriod does not parse: {exc}"
+        if (pk_start and st < pk_start) or (pk_end and st > pk_end):
+            return FAILED, (f"{what} signed on {st:%Y-%m-%d} UTC, outside the DS key's usage period "
+                            f"{pk_start:%Y-%m-%d} to {pk_end:%Y-%m-%d}" if pk_start and pk_end else
+                            f"{what} signed on {st:%Y-%m-%d} UTC, outside the DS key's usage period")
+        notes.append(f"signed on {st:%Y-%m-%d} within the DS validity")
+    else:
+        notes.append(f"no signingTime in the {what}")
+    if chain is not None:
+        path = (ds,) + chain.path
+        for cert, issuer in zip(path, path[1:]):
+            t = cert.not_valid_before_utc
+            if not issuer.not_valid_before_utc <= t <= issuer.not_valid_after_utc:
+                return FAILED, (f"{_cms.name_str(cert.subject)} was issued on {t:%Y-%m-%d}, outside its "
+                                f"issuer's validity {issuer.not_valid_before_utc:%Y-%m-%d} to "
+                                f"{issuer.not_valid_after_utc:%Y-%m-%d}")
+        notes.append("each certificate issued while its issuer was valid")
+    return PASSED, "; ".join(notes)
+
+
+def _chain_revocation(ds, chain: Chain, trust: TrustStore, now, policy: Policy) -> tuple[str, str]:
+    for link, issuer in zip(chain.links, chain.path[1:]):
+        for crl in trust.crls_for(issuer):
+            entry = crl.get_revoked_certificate_by_serial_number(link.serial_number)
+            if entry is not None:
+                return FAILED, (f"CSCA link certificate serial {link.serial_number:X} revoked on "
+                                f"{entry.revocation_date_utc:%Y-%m-%d}")
+    return _revocation(ds, chain.issuer, trust, now, policy)
 
 
 def _revocation(ds, csca, trust: TrustStore, now, policy: Policy) -> tuple[str, str]:
@@ -423,7 +533,7 @@ def _revocation(ds, csca, trust: TrustStore, now, policy: Policy) -> tuple[str, 
     return PASSED, f"not listed in the CRL of {newest.last_update_utc:%Y-%m-%d}"
 
 
-def _issuing_state(issuer: str, ds, csca) -> tuple[str, str]:
+def _issuing_state(issuer: str, ds, chain: Chain | None) -> tuple[str, str]:
     ds_c = _cms.country_of(ds.subject)
     expected = countries.alpha2(issuer)
     if ds_c is None:
@@ -435,10 +545,14 @@ def _issuing_state(issuer: str, ds, csca) -> tuple[str, str]:
     if expected != ds_c:
         return FAILED, (f"document issued by {issuer} ({expected}) but signed by a DS "
                         f"certificate of {ds_c}")
-    if csca is not None:
-        csca_c = _cms.country_of(csca.subject)
-        if csca_c is not None and csca_c != ds_c:
-            return FAILED, f"DS country {ds_c} differs from its CSCA's {csca_c}"
+    issuer_c = _cms.country_of(ds.issuer)
+    if issuer_c is not None and issuer_c != ds_c:
+        return FAILED, f"DS country {ds_c} differs from its issuer name's {issuer_c}"
+    for cert in chain.path if chain else ():
+        csca_c = _cms.country_of(cert.subject)
+        if csca_c != ds_c:
+            kind = "CSCA" if cert is chain.anchor else "CSCA link certificate"
+            return FAILED, f"DS country {ds_c} differs from its {kind}'s {csca_c or '(none)'}"
     return PASSED, f"issuer {issuer} matches DS country {ds_c}"
 
 

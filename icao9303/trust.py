@@ -8,6 +8,12 @@ Sources:
   id-icao-cscaMasterList (2.23.136.1.1.2) holding ``CscaMasterList ::= SEQUENCE { version
   INTEGER, certList SET OF Certificate }``.  Its signature is verified, and its signer
   certificate must be issued by a CSCA in the list itself or in `anchors`.
+
+Chains (`TrustStore.chain`): a trust anchor is a self-signed CSCA in the store. CSCA link
+certificates (a new CSCA key signed by the previous one, ICAO 9303-12 §4.1; master lists carry
+them) are intermediates: a DS issued under the newest key chains DS → link → … → self-signed CSCA,
+any number of levels. A certificate with a zero or negative serial number is never trusted or used
+(`cms.serial_problem`); master lists keep the others and list those in `TrustStore.rejected`.
 """
 from __future__ import annotations
 
@@ -68,6 +74,52 @@ def is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def key_usage(cert: x509.Certificate) -> x509.KeyUsage | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.KeyUsage).value
+    except (x509.ExtensionNotFound, ValueError):
+        return None
+
+
+def is_self_signed(cert: x509.Certificate) -> bool:
+    """Subject equals issuer and the certificate's own key verifies its signature (a CSCA root;
+    a link certificate is self-issued but signed by the previous key)."""
+    if cert.subject != cert.issuer:
+        return False
+    aki, ski = _aki(cert), _ski(cert)
+    if aki is not None and ski is not None and aki != ski:
+        return False
+    return _cms.verify_issued_by(cert, cert) is None
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """A verified path from a certificate up to a trust anchor: `path[0]` signed the certificate,
+    each later one signed the one before, `path[-1]` is a self-signed CSCA of the store."""
+    path: tuple[x509.Certificate, ...]
+
+    @property
+    def issuer(self) -> x509.Certificate:
+        return self.path[0]
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        return self.path[-1]
+
+    @property
+    def links(self) -> tuple[x509.Certificate, ...]:
+        return self.path[:-1]
+
+    def describe(self) -> str:
+        names = [_cms.name_str(self.anchor.subject)]
+        if len(self.path) > 1:
+            names.append(f"through {len(self.path) - 1} link certificate(s)")
+        return " ".join(names)
+
+
+MAX_CHAIN = 8
+
+
 @dataclass
 class TrustStore:
     cscas: list[x509.Certificate] = field(default_factory=list)
@@ -75,11 +127,18 @@ class TrustStore:
     #: Document-signer certificates for SODs that do not embed theirs.
     document_signers: list[x509.Certificate] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Certificates a source offered that are never trusted, with why (e.g. a zero serial number).
+    rejected: list[str] = field(default_factory=list)
 
     # ----------------------------------------------------------------- building
     def add_csca(self, cert: "x509.Certificate | bytes") -> x509.Certificate:
+        """Trust a CSCA (self-signed) or CSCA link certificate. `TrustError` for a certificate
+        whose serial number is zero or negative."""
         if not isinstance(cert, x509.Certificate):
             cert = _cms.load_certificate(cert)
+        problem = _cms.serial_problem(cert)
+        if problem:
+            raise TrustError(f"{_cms.name_str(cert.subject)}: {problem}: refused")
         fp = cert.fingerprint(_cms.hashes.SHA256())
         if not any(c.fingerprint(_cms.hashes.SHA256()) == fp for c in self.cscas):
             self.cscas.append(cert)
@@ -112,6 +171,10 @@ class TrustStore:
         """Add the CSCAs of an ICAO master list; returns how many certificates it held."""
         certs = parse_master_list(data, anchors=anchors, verify=verify, now=now)
         for c in certs:
+            problem = _cms.serial_problem(c)
+            if problem:
+                self.rejected.append(f"master list entry {_cms.name_str(c.subject)}: {problem}")
+                continue
             self.add_csca(c)
         return len(certs)
 
@@ -135,7 +198,7 @@ class TrustStore:
                     store.add_crl(p)
                 elif suffix in ML_SUFFIXES:
                     mls.append(p)
-            except (OSError, ParseError) as exc:
+            except (OSError, ParseError, TrustError) as exc:
                 raise TrustError(f"{p}: {exc}") from exc
         for p in mls:   # after the certificates, so a list's signer may chain to them
             try:
@@ -166,6 +229,7 @@ class TrustStore:
         for c in other.cscas:
             self.add_csca(c)
         self.crls.extend(other.crls)
+        self.rejected.extend(other.rejected)
         self.document_signers.extend(other.document_signers)
         self.sources.extend(other.sources)
         return self
@@ -184,17 +248,67 @@ class TrustStore:
             out.append(c)
         return out
 
+    def chains(self, cert: x509.Certificate, max_depth: int = MAX_CHAIN) -> tuple[list[Chain], list[str]]:
+        """Every verified path from `cert` to a self-signed CSCA of the store (shortest first), and
+        why the other candidates failed. Only CA certificates with a positive serial number are used."""
+        found: list[Chain] = []
+        why: list[str] = []
+
+        def walk(current: x509.Certificate, path: tuple[x509.Certificate, ...]) -> None:
+            if len(path) >= max_depth:
+                why.append(f"chain longer than {max_depth} certificates")
+                return
+            for cand in self.issuers_of(current):
+                if any(cand is p for p in path) or cand is current:
+                    continue
+                problem = _cms.verify_issued_by(current, cand)
+                if problem:
+                    why.append(problem)
+                    continue
+                if not is_ca(cand):
+                    why.append(f"{_cms.name_str(cand.subject)} is not a CA certificate")
+                    continue
+                if _cms.serial_problem(cand):
+                    why.append(f"{_cms.name_str(cand.subject)}: {_cms.serial_problem(cand)}")
+                    continue
+                if is_self_signed(cand):
+                    found.append(Chain(path + (cand,)))
+                else:
+                    walk(cand, path + (cand,))
+                    if not any(c.path[:len(path) + 1] == path + (cand,) for c in found):
+                        why.append(f"link certificate {_cms.name_str(cand.subject)} (key "
+                                   f"{(_ski(cand) or b'').hex()[:16]}) leads to no trusted self-signed CSCA")
+        walk(cert, ())
+        found.sort(key=lambda c: len(c.path))
+        return found, why
+
+    def chain(self, cert: x509.Certificate, now: _dt.datetime | None = None) -> tuple[Chain | None, str]:
+        """The path to trust `cert` by (the shortest one whose certificates are all valid at `now`,
+        else the shortest), or None and why."""
+        found, why = self.chains(cert)
+        if not found:
+            return None, "; ".join(dict.fromkeys(why)) or "no trusted CSCA has that subject and key identifier"
+        if now is not None:
+            for c in found:
+                if all(x.not_valid_before_utc <= now <= x.not_valid_after_utc for x in c.path):
+                    return c, ""
+        return found[0], ""
+
     def crls_for(self, csca: x509.Certificate) -> list[x509.CertificateRevocationList]:
-        """CRLs issued by `csca` whose signature verifies with its key."""
+        """CRLs issued under `csca`'s name whose signature verifies with its key or with the key of
+        another trusted certificate of that CSCA (a CRL signed with the newest key after a rollover)."""
+        keys = [csca] + [c for c in self.cscas if c.subject == csca.subject and c is not csca]
         out = []
         for crl in self.crls:
             if crl.issuer != csca.subject:
                 continue
-            try:
-                if crl.is_signature_valid(cert_public_key(csca)):
-                    out.append(crl)
-            except _cms._PARSE_ERRORS:
-                continue
+            for k in keys:
+                try:
+                    if crl.is_signature_valid(cert_public_key(k)):
+                        out.append(crl)
+                        break
+                except _cms._PARSE_ERRORS:
+                    continue
         return out
 
     @property
@@ -206,7 +320,9 @@ class TrustStore:
 
     def summary(self) -> dict:
         return {"cscas": len(self.cscas), "crls": len(self.crls),
-                "countries": sorted(self.countries), "sources": list(self.sources)}
+                "links": sum(1 for c in self.cscas if not is_self_signed(c)),
+                "countries": sorted(self.countries), "sources": list(self.sources),
+                "rejected": list(self.rejected)}
 
 
 def parse_master_list(data: bytes, *, anchors: TrustStore | None = None, verify: bool = True,

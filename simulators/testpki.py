@@ -15,6 +15,11 @@
   ds_rogue        DS under csca_rogue
   ds_foreign      DS under csca_foreign (country of the other state)
   ml_signer       master-list signer under csca_rsa
+  link_rsa_v2     CSCA link certificate: csca_rsa's subject with a new key, signed by csca_rsa's key
+  link_rsa_v3     the next rollover: another new key, signed by link_rsa_v2's key
+  ds_linked       DS under the newest key (link_rsa_v3): DS → link v3 → link v2 → csca_rsa
+  ds_no_sign_usage DS under csca_rsa whose keyUsage lacks digitalSignature
+  ds_zero_serial  DS under csca_rsa with serial number 0
   CRLs for the three trusted CSCAs, and an ICAO CSCA master list signed by ml_signer.
 
 Files: ``trust/`` (CSCA certificates + CRLs: pass it as ``--csca``), ``masterlist.ml``,
@@ -32,6 +37,12 @@ passive-authentication check each one fails (`EXPECTED_FAILURE`):
   expired_ds        ds_validity
   revoked_ds        revocation
   country_mismatch  issuing_state  (document of `country` signed by another state's DS)
+  bad_key_usage     key_usage      (DS keyUsage without digitalSignature)
+  signed_outside_ds_validity  signing_time  (SOD signingTime before the DS certificate's validity)
+  zero_serial_ds    ds_certificate (DS certificate with serial number 0: refused)
+
+Signer "rsa-linked" signs with ds_linked: a genuine document whose chain runs through two CSCA
+link certificates (the trust directory and the master list carry them, as ICAO master lists do).
 
 Chip side (`personalise(..., pace=..., aa=...)`): `pace` writes EF.CardAccess with one PACEInfo per
 entry ("ECDH-GM-AES-128/13": agreement, mapping, cipher, parameter id; default parameter id 13
@@ -74,14 +85,20 @@ _PARAMETER_CURVES = {8: ec.SECP192R1, 10: ec.SECP224R1, 12: ec.SECP256R1, 13: ec
                      15: ec.SECP384R1, 16: ec.BrainpoolP384R1, 17: ec.BrainpoolP512R1, 18: ec.SECP521R1}
 
 VARIANTS = ("genuine", "tampered_dg1", "tampered_dg2", "wrong_signature", "unknown_csca",
-            "expired_ds", "revoked_ds", "country_mismatch")
+            "expired_ds", "revoked_ds", "country_mismatch", "bad_key_usage", "signed_outside_ds_validity",
+            "zero_serial_ds")
 EXPECTED_FAILURE = {"tampered_dg1": "dg1_hash", "tampered_dg2": "dg2_hash",
                     "wrong_signature": "sod_signature", "unknown_csca": "csca_chain",
                     "expired_ds": "ds_validity", "revoked_ds": "revocation",
-                    "country_mismatch": "issuing_state"}
-SIGNERS = {"rsa": "ds_rsa", "rsa-pss": "ds_rsa_pss", "ecdsa": "ds_ec", "ecdsa-p256": "ds_p256"}
+                    "country_mismatch": "issuing_state", "bad_key_usage": "key_usage",
+                    "signed_outside_ds_validity": "signing_time", "zero_serial_ds": "ds_certificate"}
+SIGNERS = {"rsa": "ds_rsa", "rsa-pss": "ds_rsa_pss", "ecdsa": "ds_ec", "ecdsa-p256": "ds_p256",
+           "rsa-linked": "ds_linked"}
 _VARIANT_SIGNER = {"unknown_csca": "ds_rogue", "expired_ds": "ds_expired",
-                   "revoked_ds": "ds_revoked", "country_mismatch": "ds_foreign"}
+                   "revoked_ds": "ds_revoked", "country_mismatch": "ds_foreign",
+                   "bad_key_usage": "ds_no_sign_usage", "zero_serial_ds": "ds_zero_serial"}
+LINKS = ("link_rsa_v2", "link_rsa_v3")   # CSCA link certificates of csca_rsa, oldest first
+PKI_LAYOUT = 2   # pki.json "layout": a stored PKI of an older layout is made again
 
 _DAY = _dt.timedelta(days=1)
 
@@ -162,6 +179,7 @@ class TestPki:
         self.keys = keys          # name -> private key
         self.certs = certs        # name -> x509.Certificate
         self.crls = crls          # csca name -> x509.CertificateRevocationList
+        self.layout = PKI_LAYOUT
 
     # ----------------------------------------------------------------- creation
     @classmethod
@@ -203,20 +221,35 @@ class TestPki:
             k = key(kind)
             b = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
                  .public_key(k.public_key()).serial_number(x509.random_serial_number())
-                 .not_valid_before(now - 365 * _DAY).not_valid_after(now + 15 * 365 * _DAY)
+                 .not_valid_before(now - 5 * 365 * _DAY).not_valid_after(now + 15 * 365 * _DAY)
                  .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
                  .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
                                               False, False), critical=True)
                  .add_extension(_ski(k), critical=False))
             keys[name], certs[name] = k, b.sign(k, **sign_args(k))
 
-        def ds(name, kind, issuer, subject, nb, na, pss=False):
+        def link(name, previous):
+            """A CSCA link certificate: the CSCA's subject, a new key, signed by the previous key."""
+            k = key("rsa3072")
+            pk, pc = keys[previous], certs[previous]
+            b = (x509.CertificateBuilder().subject_name(pc.subject).issuer_name(pc.subject)
+                 .public_key(k.public_key()).serial_number(x509.random_serial_number())
+                 .not_valid_before(now - 200 * _DAY).not_valid_after(now + 14 * 365 * _DAY)
+                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                 .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                              False, False), critical=True)
+                 .add_extension(_ski(k), critical=False)
+                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(pk.public_key()),
+                                critical=False))
+            keys[name], certs[name] = k, b.sign(pk, **sign_args(pk))
+
+        def ds(name, kind, issuer, subject, nb, na, pss=False, sign_usage=True):
             k = key(kind)
             ik, ic = keys[issuer], certs[issuer]
             b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ic.subject)
                  .public_key(k.public_key()).serial_number(x509.random_serial_number())
                  .not_valid_before(nb).not_valid_after(na)
-                 .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
+                 .add_extension(x509.KeyUsage(sign_usage, not sign_usage, False, False, False, False, False,
                                               False, False), critical=True)
                  .add_extension(_ski(k), critical=False)
                  .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -243,6 +276,13 @@ class TestPki:
            _name(f2, f"DS {foreign_country} 01", f"{foreign_country} Test PKI"), *valid)
         ds("ml_signer", "rsa2048", "csca_rsa", _name(c2, f"Master List Signer {country}", org),
            *valid)
+        link("link_rsa_v2", "csca_rsa")
+        link("link_rsa_v3", "link_rsa_v2")
+        ds("ds_linked", "rsa2048", "link_rsa_v3", _name(c2, f"DS {country} 02", org), *valid)
+        ds("ds_no_sign_usage", "rsa2048", "csca_rsa", _name(c2, f"DS {country} no signing", org), *valid,
+           sign_usage=False)
+        ds("ds_zero_serial", "rsa2048", "csca_rsa", _name(c2, f"DS {country} serial 0", org), *valid)
+        certs["ds_zero_serial"] = with_serial(certs["ds_zero_serial"], 0, keys["csca_rsa"])
 
         crls = {}
         for name, revoked in (("csca_rsa", ["ds_revoked"]), ("csca_ec", []),
@@ -277,7 +317,7 @@ class TestPki:
         (d / "pki.json").write_text(json.dumps({
             "country": self.country, "foreign_country": self.foreign_country,
             "trust_dir": "trust", "master_list": "masterlist.ml",
-            "variants": list(VARIANTS), "signers": SIGNERS}, indent=2) + "\n")
+            "variants": list(VARIANTS), "signers": SIGNERS, "layout": PKI_LAYOUT}, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory) -> "TestPki":
@@ -286,13 +326,18 @@ class TestPki:
             meta = json.loads((d / "pki.json").read_text())
             keys = {p.stem: serialization.load_pem_private_key(p.read_bytes(), None)
                     for p in (d / "keys").glob("*.pem")}
-            certs = {p.stem: x509.load_pem_x509_certificate(p.read_bytes())
-                     for p in (d / "certs").glob("*.pem")}
+            import warnings
+            with warnings.catch_warnings():  # ds_zero_serial's serial: on purpose
+                warnings.simplefilter("ignore")
+                certs = {p.stem: x509.load_pem_x509_certificate(p.read_bytes())
+                         for p in (d / "certs").glob("*.pem")}
             crls = {p.stem: x509.load_der_x509_crl(p.read_bytes())
                     for p in (d / "crls").glob("*.crl")}
         except (OSError, ValueError, KeyError) as exc:
             raise TestPkiError(f"{d}: not a test PKI directory: {exc}") from exc
-        return cls(d, meta["country"], meta["foreign_country"], keys, certs, crls)
+        pki = cls(d, meta["country"], meta["foreign_country"], keys, certs, crls)
+        pki.layout = meta.get("layout", 1)
+        return pki
 
     @classmethod
     def load_or_create(cls, directory, country: str = "UTO") -> "TestPki":
@@ -301,7 +346,7 @@ class TestPki:
             pki = cls.load(d)
             now = _dt.datetime.now(_dt.timezone.utc)
             if all(c.next_update_utc and c.next_update_utc > now + 7 * _DAY
-                   for c in pki.crls.values()) and pki.country == country:
+                   for c in pki.crls.values()) and pki.country == country and pki.layout == PKI_LAYOUT:
                 return pki
         return cls.create(d, country)
 
@@ -310,7 +355,8 @@ class TestPki:
         """CSCA certificates (and CRLs) a gate trusts: give this directory as ``--csca``."""
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
-        names = ["csca_rsa", "csca_ec"] + (["csca_foreign"] if include_foreign else [])
+        names = ["csca_rsa", "csca_ec"] + (["csca_foreign"] if include_foreign else []) + \
+            [n for n in LINKS if n in self.certs]
         for n in names:
             (p / f"{n}.pem").write_bytes(self.certs[n].public_bytes(serialization.Encoding.PEM))
             if include_crls and n in self.crls:
@@ -322,7 +368,7 @@ class TestPki:
         """ICAO CSCA master list (CMS SignedData) of the trusted CSCAs, signed by ml_signer."""
         from asn1crypto import x509 as ax509
         certs = [ax509.Certificate.load(self.certs[n].public_bytes(serialization.Encoding.DER))
-                 for n in ("csca_rsa", "csca_ec", "csca_foreign")]
+                 for n in ("csca_rsa", "csca_ec", "csca_foreign", *LINKS) if n in self.certs]
         content = CscaMasterList({"version": 0, "cert_list": certs}).dump()
         return sign_cms(content, ID_ICAO_CSCA_MASTER_LIST, self.keys["ml_signer"],
                         self.certs["ml_signer"], "sha256")
@@ -396,8 +442,13 @@ class TestPki:
                 cam_key = ec.generate_private_key(curve())
 
         ds_name = _VARIANT_SIGNER.get(variant, SIGNERS[signer])
+        signing_time = None
+        if variant == "expired_ds":     # signed while the DS was valid; it has expired since
+            signing_time = self.certs[ds_name].not_valid_before_utc + _DAY
+        elif variant == "signed_outside_ds_validity":
+            signing_time = self.certs[ds_name].not_valid_before_utc - 10 * _DAY
         sod = self.build_sod({n: ordered[f"DG{n}"] for n in dgs}, ds_name, hash_algorithm,
-                             pss=(ds_name == "ds_rsa_pss"))
+                             pss=(ds_name == "ds_rsa_pss"), signing_time=signing_time)
         if variant == "wrong_signature":
             sod = _corrupt_signature(sod)
         ordered["EF.SOD"] = lds.build_sod(sod)
@@ -430,7 +481,8 @@ class TestPki:
                         pss=(ds_name == "ds_rsa_pss"))
 
     def build_sod(self, data_groups: dict[int, bytes], ds_name: str = "ds_rsa",
-                  hash_algorithm: str = "sha256", *, pss: bool = False) -> bytes:
+                  hash_algorithm: str = "sha256", *, pss: bool = False,
+                  signing_time: _dt.datetime | None = None) -> bytes:
         """CMS ContentInfo of an LDSSecurityObject over `data_groups`, signed by `ds_name`."""
         lso = LdsSecurityObject({
             "version": 0,
@@ -441,18 +493,37 @@ class TestPki:
                 for n, data in sorted(data_groups.items())],
         }).dump()
         return sign_cms(lso, ID_ICAO_LDS_SECURITY_OBJECT, self.keys[ds_name],
-                        self.certs[ds_name], "sha256", pss=pss)
+                        self.certs[ds_name], "sha256", pss=pss, signing_time=signing_time)
+
+
+def with_serial(cert: x509.Certificate, serial: int, issuer_key) -> x509.Certificate:
+    """`cert` with another serial number (zero or negative too, which `cryptography`'s builder
+    refuses), signed again by `issuer_key` (RSA PKCS#1 v1.5 / SHA-256 or ECDSA)."""
+    from asn1crypto import x509 as ax509
+    ac = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+    tbs = ac["tbs_certificate"]
+    tbs["serial_number"] = serial
+    alg = {"algorithm": "sha256_rsa" if isinstance(issuer_key, rsa.RSAPrivateKey) else "sha256_ecdsa"}
+    tbs["signature"] = alg
+    data = tbs.dump(force=True)
+    sig = issuer_key.sign(data, padding.PKCS1v15(), hashes.SHA256()) if isinstance(issuer_key, rsa.RSAPrivateKey) \
+        else issuer_key.sign(data, ec.ECDSA(hashes.SHA256()))
+    new = ax509.Certificate({"tbs_certificate": tbs, "signature_algorithm": alg, "signature_value": sig})
+    import warnings
+    with warnings.catch_warnings():  # a serial <= 0 is what the caller asked for
+        warnings.simplefilter("ignore")
+        return x509.load_der_x509_certificate(new.dump())
 
 
 def sign_cms(content: bytes, content_type: str, key, cert: x509.Certificate,
-             digest: str = "sha256", *, pss: bool = False) -> bytes:
+             digest: str = "sha256", *, pss: bool = False, signing_time: _dt.datetime | None = None) -> bytes:
     """CMS SignedData (ContentInfo DER) over `content` with signed attributes."""
     from asn1crypto import x509 as ax509
     acert = ax509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
     attrs = [cms.CMSAttribute(a) for a in (
         {"type": "content_type", "values": [content_type]},
         {"type": "message_digest", "values": [hashlib.new(digest, content).digest()]},
-        {"type": "signing_time", "values": [cms.Time({"utc_time": _dt.datetime.now(_dt.timezone.utc)})]},
+        {"type": "signing_time", "values": [cms.Time({"utc_time": signing_time or _dt.datetime.now(_dt.timezone.utc)})]},
     )]
     # DER: a SET OF is ordered by the encodings of its elements.
     signed_attrs = cms.CMSAttributes(sorted(attrs, key=lambda a: a.dump()))

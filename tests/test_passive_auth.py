@@ -304,7 +304,7 @@ def test_trust_store_lookups(pki, store):
     assert store.issuers_of(ds) == [pki.certs["csca_rsa"]]
     assert store.issuers_of(pki.certs["ds_rogue"]) == []
     assert len(store.crls_for(pki.certs["csca_rsa"])) == 1
-    assert store.countries == {"UT", "NL"} and len(store) == 3
+    assert store.countries == {"UT", "NL"} and len(store) == 5  # three CSCAs, two link certificates
 
 
 # --------------------------------------------------------------------------- explicit EC parameters

@@ -21,7 +21,7 @@ def test_layout_on_disk(pki):
     assert (d / "pki.json").is_file() and (d / "masterlist.ml").is_file()
     assert sorted(p.name for p in (d / "trust").iterdir()) == [
         "csca_ec.crl", "csca_ec.pem", "csca_foreign.crl", "csca_foreign.pem",
-        "csca_rsa.crl", "csca_rsa.pem"]
+        "csca_rsa.crl", "csca_rsa.pem", "link_rsa_v2.pem", "link_rsa_v3.pem"]
     assert "csca_rogue.pem" in {p.name for p in (d / "certs").iterdir()}
 
 
