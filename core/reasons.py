@@ -34,6 +34,7 @@ class Category(enum.StrEnum):
     PASSIVE_AUTH = "passive_auth"    # the chip's data fails passive authentication
     CHIP_AUTH = "chip_auth"          # the chip cannot prove it is the original (a clone)
     ELIGIBILITY = "eligibility"      # the holder may not use this gate (`[eligibility]`)
+    SCREENING = "screening"          # control list, one document used twice (`[screening]`)
     ENTRY = "entry"                  # getting one traveller into a closed mantrap
     MANTRAP = "mantrap"              # what the beam array saw inside
     FACE = "face"                    # face capture and matching
@@ -124,7 +125,28 @@ class Reason(enum.StrEnum):
     FOREIGNER_NOT_SERVED = ("FOREIGNER_NOT_SERVED", _EL, _REJECTED, _OFFICER,
                             "a foreigner on a direction not in `eligibility.foreigners_on`")
     AGE_BELOW_MINIMUM = ("AGE_BELOW_MINIMUM", _EL, _REJECTED, _OFFICER,
-                         "the holder is younger than `eligibility.min_age_years` (or the birth date is unreadable)")
+                         "the holder is younger than `eligibility.min_age_years` by the chip's DG1 once passive "
+                         "authentication passed, else the printed MRZ (or the birth date is unreadable)")
+    ISSUER_NOT_ACCEPTED = ("ISSUER_NOT_ACCEPTED", _D, "document.issuer_not_accepted", _OFFICER,
+                           "the issuing state is not in `eligibility.issuing_states`")
+    DOC_VALIDITY_TOO_SHORT = ("DOC_VALIDITY_TOO_SHORT", _D, "document.expires_soon", _OFFICER,
+                              "the document expires within `eligibility.min_validity_days`")
+    RESIDENT_NOT_SERVED = ("RESIDENT_NOT_SERVED", _EL, "eligibility.resident_not_served", _SELF,
+                           "a resident (a registered permit) on a direction not in `eligibility.residents_on`")
+    NOT_ENROLLED = ("NOT_ENROLLED", _EL, "eligibility.not_enrolled", _SELF,
+                    "the traveller's category is in `eligibility.enrolment_required` and they have not enrolled")
+    # -- screening: the control list and one document used twice
+    CONTROL_LIST_HIT = ("CONTROL_LIST_HIT", Category.SCREENING, _SEE_OFFICER, _OFFICER,
+                        "the traveller or the document matches a control-list entry: a silent referral (the "
+                        "screen shows the ordinary referral), the officer is alerted with the entry")
+    CONTROL_LIST_UNAVAILABLE = ("CONTROL_LIST_UNAVAILABLE", Category.SCREENING, _SEE_OFFICER, _OFFICER,
+                                "the control list went stale or failed its check while the passage was under way: "
+                                "nobody passes unscreened (the lane then goes out of service)")
+    DOC_ALREADY_USED = ("DOC_ALREADY_USED", Category.SCREENING, "document.already_used", _OFFICER,
+                        "this gate cleared the same document less than `screening.reuse.window_s` ago")
+    OPEN_CROSSING = ("OPEN_CROSSING", Category.SCREENING, "document.open_crossing", _OFFICER,
+                     "central's last crossing for the document is in this gate's direction (arrived twice without "
+                     "leaving, or leaving without having arrived)")
     # -- entry and mantrap
     ENTRY_TIMEOUT = ("ENTRY_TIMEOUT", _EN, "gate.welcome", _SELF,
                      "nobody entered within `timeouts.document_s` of the entry opening; the gate returns to idle")
@@ -134,7 +156,8 @@ class Reason(enum.StrEnum):
     TAILGATING = ("TAILGATING", _MT, _STEP_BACK, _SELF,
                   "the beam array saw two bodies at any moment from the entry opening to the decision")
     BELOW_MIN_HEIGHT = ("BELOW_MIN_HEIGHT", _MT, _STEP_BACK, _SELF,
-                        "the beam array saw a person under 120 cm at any moment from the entry opening to the decision")
+                        "the beam array saw a person who never broke its upper row (`devices.door.high_row_cm`, "
+                        "= `eligibility.min_height_cm`) at any moment from the entry opening to the decision")
     AGAINST_FLOW = ("AGAINST_FLOW", _MT, "passage.wrong_way", _SELF,
                     "someone came into the mantrap from the exit side; the exit stays open for them to go "
                     "back, the entry stays locked, an officer is called")
@@ -200,6 +223,9 @@ class Reason(enum.StrEnum):
     EXIT_NOT_CLOSED = ("EXIT_NOT_CLOSED", Category.FAULT, "gate.out_of_service", _SELF,
                        "the exit leaf did not report closed and locked within twice `timeouts.door_travel_s` "
                        "after the traveller left: the lane goes out of service")
+    OUT_OF_SERVICE = ("OUT_OF_SERVICE", Category.FAULT, "gate.out_of_service", _SELF,
+                      "the lane went out of service (a required device lost, the exit not locked): an officer "
+                      "alert, never a passage's reason")
     TAMPER = ("TAMPER", Category.FAULT, "gate.out_of_service", _SELF,
               "the door controller reported a leaf forced or its housing opened: alarm, lane out of service")
     FAULT = ("FAULT", Category.FAULT, _STEP_BACK, _SELF,

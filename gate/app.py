@@ -21,7 +21,9 @@ from drivers.hotplug import HotplugMonitor, watch_configured
 from drivers.mrz_reader.driver import MrzReader
 from drivers.screen.driver import RecordingScreen, Screen
 from gate.config import GateConfig
+from gate import screening
 from gate.controller import Devices, GateController
+from gate.decision import Decider
 from gate.reactor import Reactor
 from gate.steps import ChipStep, EnrolmentStore, FaceStep, FingerStep
 from icao9303.trust import CRL_SUFFIXES, TrustStore
@@ -111,6 +113,10 @@ class GateApp:
         self.hotplug = self._hotplug()
         self.reactor.service("passage", self.controller.serve)
         self.sync = SyncAgent(cfg.sync, self.outbox, gate_status=self.controller.status_snapshot)
+        # Screening (gate/screening): the control list's health decides service like a device's.
+        services, screened = screening.build(cfg, outbox=self.outbox, agent=self.sync, enrolment=self.enrolment)
+        self.controller.decider = Decider(cfg, services)
+        self.controller.dev.required += tuple(self.reactor.add(c) for c in screened)
         if self.sync.urls:  # a service that ends stops the gate: with no endpoint the agent has nothing to run
             self.reactor.service("sync", self.sync.run)
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from core.errors import ConfigError
 from core.settings import describe_schema, load, opt
 from drivers.camera.config import CameraConfig
 from drivers.door.config import DoorConfig
@@ -60,18 +61,80 @@ class Thresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
+class StateChipAuth:
+    """Clone detection for some issuing states (`[[eligibility.chip_authentication_by_state]]`)."""
+    states: tuple[str, ...] = opt(doc="issuing states (ICAO codes as in the MRZ: D, NLD, TWN, ...)")
+    mode: Literal["off", "when_offered", "required"] = opt()
+
+
+Category = Literal["national", "resident", "foreigner"]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Eligibility:
-    min_age_years: int = opt(10, min=0, max=120)
-    min_height_cm: int = opt(120, min=50, max=250,
-                             unsupported="the beam array's upper row is fixed at 120 cm", honoured=120)
-    document_types: tuple[str, ...] = opt(("P",))
+    """Who may use this gate (docs/decisions.md, "Eligibility"); each refusal has its own reason."""
+    min_age_years: int = opt(10, min=0, max=120, doc="from the chip's DG1 once passive authentication passed")
+    min_height_cm: int = opt(120, min=0, max=250,
+                             doc="0: no height limit; otherwise the beam row that measures it, "
+                                 "`devices.door.high_row_cm`, must be mounted at this height")
+    document_types: tuple[str, ...] = opt(("P",), doc="document codes served, exactly as printed (P, PD, PO, ...): "
+                                                       "P does not accept PD")
+    issuing_states: tuple[str, ...] = opt((), doc="issuing states served (ICAO codes); empty: every state")
+    min_validity_days: int = opt(0, min=0, max=3650, doc="the document must still be valid this many days after today")
+    expired_grace_days: int = opt(0, min=0, max=3650,
+                                  doc="nationals arriving may use a passport expired at most this many days")
     nationals: tuple[str, ...] = opt(("TWN",), doc="ICAO codes served as nationals")
+    residents_on: tuple[Literal["arrival", "departure"], ...] = opt(
+        ("arrival", "departure"), doc="directions residents (a registered permit, `screening.residents`) may use")
     foreigners_on: tuple[Literal["arrival", "departure"], ...] = opt(("departure",))
+    enrolment_required: tuple[Category, ...] = opt(
+        (), doc="categories that must have enrolled (a fingerprint template on this gate) to use it")
     require_passive_auth: bool = opt(True)
     chip_authentication: Literal["off", "when_offered", "required"] = opt(
         "when_offered", doc="clone detection (Active Authentication, Chip Authentication, PACE-CAM): a chip that "
-                            "fails it is refused; `required` also refuses a chip that offers none")
+                            "fails it is refused; `required` also refuses a chip that offers none; per issuing "
+                            "state in `chip_authentication_by_state`")
+    chip_authentication_by_state: tuple[StateChipAuth, ...] = opt(
+        (), doc="`[[eligibility.chip_authentication_by_state]]` tables of `states` and `mode`: the mode for "
+                "documents of those issuing states")
     require_fingerprint: bool = opt(False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlListConfig:
+    enabled: bool = opt(False, doc="screen every traveller against the control list (downstream kinds "
+                                   "`controllist` and `controllist-delta` in `sync.bundles.kinds`)")
+    max_age_s: float = opt(86400.0, min=60, max=31 * 86400,
+                           doc="an older list (or none, or one that fails its signature) takes the lane out of service")
+    match: tuple[Literal["document", "name_birth_date"], ...] = opt(
+        ("document", "name_birth_date"), doc="what makes a hit: document number + issuing state, and/or "
+                                             "the folded name (ICAO 9303 part 3) + birth date")
+    name_rule: Literal["full", "first"] = opt("full", doc="names match on surname and every given name, "
+                                                          "or on surname and the first given name")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Residents:
+    enabled: bool = opt(False, doc="a resident register (downstream kind `residents`) tells residents with a "
+                                   "registered permit from other foreigners; unusable: they count as foreigners")
+    max_age_s: float = opt(7 * 86400.0, min=60, max=366 * 86400)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reuse:
+    window_s: float = opt(0.0, min=0, max=366 * 86400,
+                          doc="refuse a document this gate cleared less than this long ago; 0: off")
+    central: bool = opt(False, doc="ask central for an open crossing in this direction (arrived twice without "
+                                   "leaving, left without having arrived)")
+    central_timeout_s: float = opt(1.0, min=0.05, max=10, doc="without an answer in time the check is skipped "
+                                                               "and the record says so")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Screening:
+    control_list: ControlListConfig = opt(ControlListConfig())
+    residents: Residents = opt(Residents())
+    reuse: Reuse = opt(Reuse())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +143,8 @@ class Pki:
     master_list: Path | None = opt(None, must_exist=True, kind="file")
     crl_dir: Path | None = opt(None, must_exist=True, kind="dir")
     watchlist_signer: Path | None = opt(None, must_exist=True, kind="file",
-                                        unsupported="control-list screening is not built yet")
+                                        unsupported="the control list is verified with central's publishing key "
+                                                    "(`sync.bundles.publisher_key`)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,13 +170,44 @@ class GateConfig:
     timeouts: Timeouts = opt(Timeouts())
     thresholds: Thresholds = opt(Thresholds())
     eligibility: Eligibility = opt(Eligibility())
+    screening: Screening = opt(Screening())
     pki: Pki = opt(Pki())
     logging: Logging = opt(Logging())
     source: Path | None = field(default=None, metadata={"internal": True})  # the file it came from
 
 
 def load_gate(path: str | Path) -> GateConfig:
-    return load(path, GateConfig)
+    cfg = load(path, GateConfig)
+    _check_policy(cfg)
+    return cfg
+
+
+def _check_policy(cfg: GateConfig) -> None:
+    """What the schema alone cannot say: settings that must agree with each other."""
+    el, src = cfg.eligibility, cfg.source or "(gate config)"
+    if el.min_height_cm and el.min_height_cm != cfg.devices.door.high_row_cm:
+        raise ConfigError(src, "eligibility.min_height_cm", str(el.min_height_cm),
+                          f"0 (no limit) or {cfg.devices.door.high_row_cm}: the height of the beam row that measures "
+                          "it (`devices.door.high_row_cm`; mount the row at the limit)")
+    for i, rule in enumerate(el.chip_authentication_by_state):
+        for state in rule.states:
+            if not (1 <= len(state) <= 3 and state.isalpha() and state.isupper()):
+                raise ConfigError(src, f"eligibility.chip_authentication_by_state[{i}].states", repr(state),
+                                  "ICAO codes of one to three capital letters")
+    for code in el.document_types:
+        if not (1 <= len(code) <= 2 and code.isalpha() and code.isupper()):
+            raise ConfigError(src, "eligibility.document_types", repr(code), "document codes such as P, PD, I, AC")
+    sc = cfg.screening
+    kinds = set(cfg.sync.bundles.kinds)
+    for on, key, need in ((sc.control_list.enabled, "screening.control_list.enabled", ("controllist", "controllist-delta")),
+                          (sc.residents.enabled, "screening.residents.enabled", ("residents",))):
+        if not on:
+            continue
+        if cfg.sync.bundles.publisher_key is None:
+            raise ConfigError(src, "sync.bundles.publisher_key", "nothing",
+                              f"central's publishing key: {key} verifies the list with it")
+        if not set(need) <= kinds:
+            raise ConfigError(src, "sync.bundles.kinds", repr(sorted(kinds)), f"{', '.join(need)} among them ({key})")
 
 
 def reference_markdown() -> str:

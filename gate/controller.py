@@ -40,7 +40,7 @@ from drivers.mrz_reader.driver import MrzRead, MrzReader
 from drivers.presence import Direction, Presence, PresenceConfig, PresenceTracker
 from drivers.screen.driver import Screen
 from gate.config import GateConfig
-from gate.decision import Verdict, document_verdict
+from gate.decision import Decider, Verdict
 from gate.passage import DOORS, TIMEOUTS, PassageMachine
 from gate.steps import ChipOutcome, ChipStep, FaceStep, FingerStep
 
@@ -159,6 +159,7 @@ class GateController:
         self._in_service_s = 0.0
         self._in_service_since = 0.0
         self._against_flow = False
+        self.decider = Decider(cfg)               # gate.app gives it the screening services
         self.machine = PassageMachine(self, on_state=self._on_state)
 
     # -- the machine's facts (guards) --------------------------------------------------
@@ -248,7 +249,7 @@ class GateController:
             # traveller is let in and verified.
             if p.tailgating or p.occupancy > 1:
                 self._mantrap_flags.add(Reason.TAILGATING)
-            if p.children:
+            if p.children and self.cfg.eligibility.min_height_cm:
                 self._mantrap_flags.add(Reason.BELOW_MIN_HEIGHT)
             if self._traveller_track is None and p.bodies:
                 self._traveller_track = p.bodies[0].track
@@ -381,7 +382,7 @@ class GateController:
         for r in self.records:
             counters[r.outcome] = counters.get(r.outcome, 0) + 1
         return {"state": self.machine.state, "health": dict(self.last_health), "counters": counters,
-                "in_service_s": round(in_service, 1)}
+                "in_service_s": round(in_service, 1), **self.decider.status()}
 
     def set_maintenance(self, on: bool, actor: str) -> bool:
         """Take the lane out of service for a technician, or give it back (through recovery).
@@ -710,7 +711,8 @@ class GateController:
     def _refer(self, reasons, where: str) -> None:
         """A refusal whose guidance sends the traveller to an officer (document or mantrap) alerts one."""
         referred = [Reason(r) for r in reasons if Reason(r).refer_to_officer]
-        if referred:
+        if referred and not any(a.reason == referred[0].value and a.passage_id == self._journal_id
+                                for a in self.alerts[-8:]):   # already alerted with its detail (a control-list hit)
             self._alert(referred[0], f"{where}: " + ", ".join(Reason(r).value for r in reasons))
 
     def _journal(self, record: PassageRecord, state: str) -> None:
@@ -735,9 +737,10 @@ class GateController:
             record.document["chip_error"] = chip.error
         if chip.access:
             record.document["access"] = chip.access
-        verdict = document_verdict(optical, chip.passive_auth, self.cfg.eligibility, self.cfg.gate.direction,
-                                   dt.date.today(), chip.chip_auth)
+        verdict = await self._blocking(self.decider.decide, optical, chip)   # gate/decision.py: policy and screening
         record.document.update(verdict.details)
+        for reason, detail in verdict.alerts:   # a control-list hit: the officer gets the entry, the screen nothing
+            self._alert(reason, detail)
         return verdict, chip
 
     async def _blocking(self, fn, *args):

@@ -28,6 +28,7 @@ from drivers.fingerprint.driver import FingerprintScanner
 from core import logs
 from core.reasons import Reason
 from gate.config import GateConfig
+from gate.decision import chip_auth_mode
 from icao9303 import card_security, lds, pa
 from icao9303 import mrz as _mrz
 from icao9303.trust import TrustStore
@@ -47,6 +48,7 @@ class ChipOutcome:
     error: str | None = None
     access: dict = field(default_factory=dict)      # how the chip was opened (PACE/BAC, fallback)
     chip_auth: dict = field(default_factory=dict)   # "active_auth" / "chip_auth" -> passed|failed|not_offered...
+    dg1: _mrz.Mrz | None = None                     # the chip's MRZ (the holder rules read it once PA passed)
 
 
 class ChipStep:
@@ -66,7 +68,7 @@ class ChipStep:
         try:
             self.reader.wait_for_card(min(deadline, 5.0))
             with self.reader.connect() as card:
-                clone_check = self.cfg.eligibility.chip_authentication != "off"
+                clone_check = chip_auth_mode(self.cfg.eligibility, optical.issuer) != "off"
                 result = read_document(card, BacKey.from_mrz(optical), names=["DG1", "DG2"], deadline_s=deadline,
                                        policy=self.cfg.devices.chip_reader.access_policy,
                                        active_auth=clone_check, chip_authentication=clone_check)
@@ -84,6 +86,10 @@ class ChipStep:
             out.access["fallback"] = result.fallback
             log.warning("chip_pace_fallback", why=result.fallback)
         out.chip_auth = self._chip_auth(result, out.passive_auth)
+        try:
+            out.dg1 = lds.parse_dg1(groups[1]) if 1 in groups else None
+        except EGateError as exc:
+            log.warning("chip_dg1_unparsed", error=str(exc))
         out.timings_s["passive_auth"] = time.perf_counter() - t1
         try:
             faces = lds.parse_dg2(groups[2])

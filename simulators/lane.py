@@ -115,6 +115,9 @@ PEOPLE: tuple[Person, ...] = (
     Person("devries", "DE VRIES", "JAN", "NLD", "M", "710604", "NXC4R8J25", "faces/biden.jpg", "faces/biden.jpg", 13),
     Person("bakker", "BAKKER", "SANNE", "NLD", "F", "930117", "NPF7K2L91", "group:0", "group:0", 14),
     Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:2", "group:2", 15, height_cm=112),
+    # On the lists of simulators/lists.py: mueller on the control list (as Müller Jürgen), nguyen a resident.
+    Person("mueller", "MUELLER", "JUERGEN", "TWN", "M", "680214", "312773409", "group:5", "group:5", 16),
+    Person("nguyen", "NGUYEN", "THI LAN", "NLD", "F", "900723", "NKP2W7Q64", "group:1", "group:1", 17),
 )
 BY_KEY = {p.key: p for p in PEOPLE}
 

@@ -27,6 +27,10 @@ Kinds (`KINDS`), with the defaults for who walks (`person`) and whose passport (
   photo_attack   bakker holding a printed photo of lin, with lin's passport
   replay_attack  bakker holding a tablet replaying chen, with chen's passport
   no_show        devries lays the passport down and never enters
+  watchlisted    mueller, on the control list (simulators/lists.py): the gate refers him silently
+  resident       nguyen, a foreigner with a registered residence permit
+  foreigner      devries where foreigners are not served (an arrival gate)
+  repeat         lin with her passport again, after it passed (one document used twice)
 
 Every step goes into `timeline` (monotonic time, event, details); `summary()` gives it relative to
 the arrival. `Dispatcher` queues travellers one after another in a lane (one person at the gate at
@@ -46,7 +50,8 @@ from drivers.fingerprint.protocol import Instruction, LedMode
 from simulators.door import Walker, beam_state
 from simulators.lane import PEOPLE, Lane, person
 
-KINDS = ("genuine", "forged", "impostor", "tailgater", "child", "photo_attack", "replay_attack", "no_show")
+KINDS = ("genuine", "forged", "impostor", "tailgater", "child", "photo_attack", "replay_attack", "no_show",
+         "watchlisted", "resident", "foreigner", "repeat")
 FINGER_MODES = ("asked", "at_once", "never")
 OUTCOMES = ("passed", "sent_back", "gave_up", "no_show", "trapped", "cancelled")
 
@@ -60,6 +65,11 @@ DEFAULTS = {
     "photo_attack": ("bakker", "lin", "genuine"),
     "replay_attack": ("bakker", "chen", "genuine"),
     "no_show": ("devries", None, "genuine"),
+    # The decisions' paths (simulators/lists.py): each walks like a genuine traveller; the gate decides.
+    "watchlisted": ("mueller", None, "genuine"),   # on the control list: a silent referral
+    "resident": ("nguyen", None, "genuine"),       # a foreigner with a registered permit
+    "foreigner": ("devries", None, "genuine"),     # a foreigner where the direction does not serve them
+    "repeat": ("lin", None, "genuine"),            # the same passport again, after it passed
 }
 
 

@@ -33,6 +33,8 @@ from core.component import Component, ComponentStatus
 from sync.config import SyncConfig
 from sync.downstream import Downstream, Unreachable
 from sync.outbox import Outbox
+from sync.receiver import protocol as P
+from sync.record import document_fields
 
 log = logs.get("sync")
 
@@ -261,6 +263,26 @@ class SyncAgent(Component):
         self._first_failure = None
         self._last_success = self.clock()
 
+    async def open_crossing(self, issuer: str, number: str, direction: str, timeout_s: float) -> dict:
+        """Ask central whether the document's last cleared crossing is in `direction` (docs/sync.md,
+        "Crossings"): {"checked": "central" | "skipped: <why>", "open": bool, "last": {...} | None}.
+        Central only: a backup holds part of the history, and its "no" would mean nothing."""
+        if "central" not in self.urls or self._session is None:
+            return {"checked": "skipped: no central link", "open": False}
+        if self.machine.active != "central":
+            return {"checked": f"skipped: central unreachable (sending to {self.machine.active})", "open": False}
+        doc = document_fields({"issuer": issuer, "number": number}, self.outbox.document_policy,
+                              self.outbox.document_hash_key)
+        key = P.crossing_key(doc)
+        try:
+            async with asyncio.timeout(timeout_s):
+                reply = await self._post("central", P.CROSSINGS_PATH, {"document": key, "direction": direction})
+        except (SendFailed, TimeoutError) as exc:
+            return {"checked": f"skipped: {exc or 'central did not answer in time'}", "open": False}
+        if not isinstance(reply, dict) or not isinstance(reply.get("open"), bool):
+            return {"checked": "skipped: an answer off the protocol", "open": False}
+        return {"checked": "central", "open": reply["open"], "last": reply.get("last")}
+
     # -- requests ---------------------------------------------------------------------------
     async def _post_records(self, role: str, envelopes: list[bytes]) -> list[dict]:
         reply = await self._post(role, "/v1/records", envelopes)
@@ -279,7 +301,8 @@ class SyncAgent(Component):
     def _heartbeat_body(self) -> dict:
         b = self.outbox.backlog()
         return {"gate": self.outbox.gate_id, "at": _now(), "outbox_depth": b["depth"],
-                "oldest_age_s": b["oldest_age_s"], **self.gate_status()}
+                "oldest_age_s": b["oldest_age_s"],
+                **{k: v for k, v in self.gate_status().items() if k in P.HEARTBEAT_KEYS}}
 
     async def _post(self, role: str, path: str, payload) -> object:
         assert self._session is not None

@@ -14,7 +14,10 @@ is full) makes it unhealthy too, until central has taken records (or a write suc
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -48,7 +51,13 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS clearances (
+    doc TEXT NOT NULL,
+    ended_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clearances_doc ON clearances (doc, ended_at);
 """
+CLEARANCES_KEPT_S = 366 * 86400.0   # the longest `screening.reuse.window_s`
 ALARM_FRACTION = 0.7
 
 
@@ -93,6 +102,13 @@ class Outbox(Component):
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)").fetchone()
         (self._depth,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
         self._journal_open = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] > 0
+        # Cleared documents, for "one document used twice": a keyed hash of issuer and number (the key
+        # never leaves this file), kept CLEARANCES_KEPT_S; the records themselves leave for central.
+        salt = self._meta("clearance_salt")
+        if salt is None and signing_key is not None:
+            salt = os.urandom(32).hex()
+            self._set_meta("clearance_salt", salt)
+        self._salt = bytes.fromhex(salt) if salt else b""
 
     @classmethod
     def inspect(cls, path: Path) -> Outbox:
@@ -141,6 +157,7 @@ class Outbox(Component):
         and close the journal, in one transaction. Returns the record id."""
         if self.key is None:
             raise OutboxError(f"{self.path} was opened to inspect, not to record passages")
+        cleared = self._clearance_key(passage) if passage.get("outcome") == "cleared" else None
         passage = {**passage, "document": rec.document_fields(passage.get("document") or {}, self.document_policy,
                                                               self.document_hash_key)}
         with self._lock:
@@ -149,8 +166,12 @@ class Outbox(Component):
             envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                now = time.time()
                 self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
-                                 (seq, record_id, envelope, time.time()))
+                                 (seq, record_id, envelope, now))
+                if cleared is not None:
+                    self._db.execute("INSERT INTO clearances (doc, ended_at) VALUES (?, ?)", (cleared, now))
+                    self._db.execute("DELETE FROM clearances WHERE ended_at < ?", (now - CLEARANCES_KEPT_S,))
                 if self._journal_open:
                     self._db.execute("DELETE FROM journal")
                 self._db.execute("COMMIT")
@@ -164,6 +185,25 @@ class Outbox(Component):
             self._write_error = None
         self._check_quota()
         return record_id
+
+    # -- one document used twice ----------------------------------------------------------
+    def _doc_key(self, issuer: str, number: str) -> str:
+        return hmac.new(self._salt, f"{issuer}:{number}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    def _clearance_key(self, passage: dict) -> str | None:
+        doc = passage.get("document") or {}
+        if not doc.get("issuer") or not doc.get("number"):
+            return None
+        return self._doc_key(str(doc["issuer"]), str(doc["number"]))
+
+    def recent_clearance(self, issuer: str, number: str, window_s: float) -> float | None:
+        """How long ago this gate last cleared the document, if less than `window_s` ago; else None.
+        An indexed lookup (doc, ended_at): its cost does not grow with the outbox."""
+        since = time.time() - window_s
+        with self._lock:
+            (last,) = self._db.execute("SELECT MAX(ended_at) FROM clearances WHERE doc = ? AND ended_at >= ?",
+                                       (self._doc_key(issuer, number), since)).fetchone()
+        return None if last is None else max(0.0, time.time() - last)
 
     # -- the agent's side ---------------------------------------------------------------
     def unacknowledged(self, limit: int, *, skip_backup_acked: bool = False) -> list[Pending]:

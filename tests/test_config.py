@@ -133,7 +133,6 @@ def test_docs_configuration_is_generated_from_the_schema():
 
 UNSUPPORTED = [
     # (section header in the example, line added under it, key the error must name, expectation)
-    ("[eligibility]", "min_height_cm = 110", "eligibility.min_height_cm", "120"),
     ("[thresholds]", "face_quality_min = 0.6", "thresholds.face_quality_min", "no such key"),
     ("[thresholds]", "face_attempts = 2", "thresholds.face_attempts", "no such key"),
     ("[devices.screen]", 'listen = "0.0.0.0:80"', "devices.screen.listen", "'127.0.0.1:8480'"),
@@ -156,6 +155,17 @@ def test_secret_files_the_code_does_not_use_yet_are_refused(tmp_path):
         with pytest.raises(ConfigError, match="not supported yet") as err:
             config.load_gate(write_variant(tmp_path, old, new))
         assert err.value.key == key
+
+
+def test_the_height_limit_must_be_the_beam_row_that_measures_it(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        config.load_gate(write_variant(tmp_path, "[eligibility]\n", "[eligibility]\nmin_height_cm = 110\n"))
+    assert err.value.key == "eligibility.min_height_cm" and "devices.door.high_row_cm" in err.value.expected
+    moved = write_variant(tmp_path, "[eligibility]\n", "[eligibility]\nmin_height_cm = 110\n")
+    moved.write_text(moved.read_text().replace("[devices.door]", "[devices.door]\nhigh_row_cm = 110\n", 1))
+    assert config.load_gate(moved).eligibility.min_height_cm == 110
+    off = write_variant(tmp_path, "[eligibility]\n", "[eligibility]\nmin_height_cm = 0\n")
+    assert config.load_gate(off).eligibility.min_height_cm == 0
 
 
 def test_the_honoured_value_of_a_partly_supported_setting_loads(tmp_path):

@@ -107,7 +107,7 @@ def _unsigned(env: bytes) -> bytes:
     (lambda: _unsigned(D.sign("crl", 3, crl_files(3), PUBLISHER)), {}, "unsigned"),
     (lambda: D.sign("crl", 3, crl_files(3), OTHER), {}, "foreign"),
     (lambda: _tamper(D.sign("crl", 3, crl_files(3), PUBLISHER)), {}, "bad_signature"),
-    (lambda: D.sign("controllist", 3, {"list.bin": b"entries"}, PUBLISHER), {}, "wrong_kind"),
+    (lambda: D.sign("notices", 3, {"list.bin": b"entries"}, PUBLISHER), {}, "wrong_kind"),
     (lambda: D.sign("crl", 2, crl_files(2), PUBLISHER), {}, "rollback"),
     (lambda: D.sign("crl", 1, crl_files(1), PUBLISHER), {}, "rollback"),
     (lambda: D.sign("crl", 3, crl_files(3), PUBLISHER, NOW - 8 * DAY), {}, "stale"),
@@ -269,7 +269,7 @@ def store_of(cfg) -> Store:
 
 
 def gate_down(tmp_path, layout, **kw) -> D.Downstream:
-    cfg = Bundles(**{"kinds": ("crl", "controllist"), "publisher_key": layout.publisher_public, **kw})
+    cfg = Bundles(**{"kinds": ("crl", "notices"), "publisher_key": layout.publisher_public, **kw})
     return D.Downstream.from_config(cfg, tmp_path / "gate")
 
 
@@ -295,19 +295,19 @@ def test_publish_at_central_then_the_gate_installs_and_every_bad_bundle_is_refus
     (tmp_path / "crl" / "csca_uto.crl").write_bytes(crl(1))
     with ThreadedReceiver(cfg) as central:
         down = gate_down(tmp_path, layout)
-        assert pull(down, layout, central.port) == {"crl": "current", "controllist": "current"}
+        assert pull(down, layout, central.port) == {"crl": "current", "notices": "current"}
         assert egate(["bundle", "publish", "--config", str(cfg.source), "--kind", "crl",
                       "--dir", str(tmp_path / "crl")]) == 0
         assert "published crl v1" in capsys.readouterr().out
-        assert pull(down, layout, central.port) == {"crl": "installed v1", "controllist": "current"}
-        assert pull(down, layout, central.port) == {"crl": "current", "controllist": "current"}
+        assert pull(down, layout, central.port) == {"crl": "installed v1", "notices": "current"}
+        assert pull(down, layout, central.port) == {"crl": "current", "notices": "current"}
         store = store_of(cfg)
         try:
             key = load_signing_key(layout.publisher_key)
             done = bundles.publish(store, key, "crl", crl_files(2, [DS]))
-            bundles.publish(store, key, "controllist", {"snapshot.bin": b"\x00" * 1000})
+            bundles.publish(store, key, "notices", {"snapshot.bin": b"\x00" * 1000})
             assert done.version == 2
-            assert pull(down, layout, central.port) == {"crl": "installed v2", "controllist": "installed v1"}
+            assert pull(down, layout, central.port) == {"crl": "installed v2", "notices": "installed v1"}
             kdir = tmp_path / "gate" / "bundles" / "crl"
             good = _tree(kdir)
             assert os.readlink(kdir / "current") == "v2" and os.readlink(kdir / "previous") == "v1"
@@ -320,7 +320,7 @@ def test_publish_at_central_then_the_gate_installs_and_every_bad_bundle_is_refus
             assert pull(down, layout, central.port)["crl"] == "refused: rollback"
             bundles.publish(store, key, "crl", crl_files(6), created=NOW - 8 * DAY)  # v6, too old
             assert pull(down, layout, central.port)["crl"] == "refused: stale"
-            raw_insert(store, "crl", 7, D.sign("controllist", 7, {"x": b"x"}, key))
+            raw_insert(store, "crl", 7, D.sign("notices", 7, {"x": b"x"}, key))
             assert pull(down, layout, central.port)["crl"] == "refused: wrong_kind"
             raw_insert(store, "crl", 8, b"\x81\xa1v\x01")
             assert pull(down, layout, central.port)["crl"] == "refused: malformed"
@@ -338,7 +338,7 @@ def test_publish_at_central_then_the_gate_installs_and_every_bad_bundle_is_refus
         assert events and all(e["client"] == GATE for e in events)
     assert egate(["bundle", "show", "--config", str(cfg.source)]) == 0
     out = capsys.readouterr().out
-    assert "crl" in out and "v9" in out and "controllist" in out
+    assert "crl" in out and "v9" in out and "notices" in out
 
 
 def _v1(store) -> bytes:
@@ -570,7 +570,7 @@ def test_a_version_1_database_migrates_to_2_keeping_its_records(tmp_path, monkey
     monkeypatch.undo()
     new = Store(database_target(cfg.database, config_path=cfg.source))
     try:
-        assert new.migrate() == (1, 2)
+        assert new.migrate() == (1, store_mod.SCHEMA_VERSION)
         assert [r["id"] for r in new.records()] == [f"{GATE}:1"]
         assert bundles.publish(new, load_signing_key(layout.publisher_key), "crl", crl_files(1)).version == 1
     finally:

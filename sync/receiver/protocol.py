@@ -27,6 +27,8 @@ CONTENT_TYPE = "application/msgpack"
 RECORDS_PATH = "/v1/records"
 HEARTBEAT_PATH = "/v1/heartbeat"
 STATUS_PATH = "/v1/status"
+CROSSINGS_PATH = "/v1/crossings"
+DIRECTIONS = ("arrival", "departure")
 MAX_BATCH_RECORDS = 1000
 MAX_BATCH_BYTES = 8 * 1024 * 1024
 MAX_HEARTBEAT_BYTES = 64 * 1024
@@ -56,6 +58,43 @@ HEARTBEAT_KEYS = {
     "oldest_age_s": (float, int, type(None)), "counters": (dict,), "in_service_s": (float, int),
 }
 _GATE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+# ------------------------------------------------------------------------ crossings
+
+def crossing_key(document: dict) -> str | None:
+    """What links a record's crossings of one document at central: the keyed hash when the
+    records carry one (`sync.document_number = "keyed_hash"`), else issuer and number."""
+    if not isinstance(document, dict):
+        return None
+    hashed, issuer, number = document.get("number_hmac"), document.get("issuer"), document.get("number")
+    if isinstance(hashed, str) and hashed:
+        return "h:" + hashed[:128]
+    if isinstance(issuer, str) and isinstance(number, str) and issuer and number:
+        return f"n:{issuer[:3]}:{number[:64]}"
+    return None
+
+
+def record_crossing(body: dict) -> tuple[str, str] | None:
+    """(document key, direction) of a cleared passage whose record names both; else None."""
+    if body.get("outcome") != "cleared":
+        return None
+    document = body.get("document")
+    key = crossing_key(document)
+    direction = document.get("direction") if isinstance(document, dict) else None
+    return (key, direction) if key and direction in DIRECTIONS else None
+
+
+def decode_crossing_query(body: bytes) -> dict:
+    """`{"document": <crossing_key>, "direction": "arrival" | "departure"}`."""
+    q = _unpack(body, "crossing query", 4096)
+    if not isinstance(q, dict) or set(q) != {"document", "direction"}:
+        raise ProtocolError("crossing query: expected a map of document and direction")
+    if not isinstance(q["document"], str) or not 3 <= len(q["document"]) <= 200:
+        raise ProtocolError("crossing query: document must be a crossing key")
+    if q["direction"] not in DIRECTIONS:
+        raise ProtocolError(f"crossing query: direction must be one of {DIRECTIONS}")
+    return q
 
 
 class ProtocolError(ParseError):

@@ -105,6 +105,7 @@ class Receiver:
         app.router.add_post(P.RECORDS_PATH, self.handle_records)
         app.router.add_post(P.HEARTBEAT_PATH, self.handle_heartbeat)
         app.router.add_get(P.STATUS_PATH, self.handle_status)
+        app.router.add_post(P.CROSSINGS_PATH, self.handle_crossings)
         from sync.receiver.bundles import add_routes
 
         add_routes(app, self)  # GET /v1/bundles[/<kind>]: downstream bundles (sync/receiver/bundles.py)
@@ -273,7 +274,8 @@ class Receiver:
                 refuse(rid, "foreign", f"record of {gate!r} sent by {cn!r}")
                 continue
             incoming.append((len(results), Incoming(rid, gate, body["seq"], body["passage"], body["outcome"],
-                                                    body["started"], body["ended"], env.raw)))
+                                                    body["started"], body["ended"], env.raw,
+                                                    P.record_crossing(body))))
             results.append(None)
         return results, incoming, refusals
 
@@ -293,6 +295,23 @@ class Receiver:
         await self.db(self.store.store_heartbeat, beat, client=cn)
         self.log.debug("heartbeat", gate=cn, state=beat["state"], outbox_depth=beat["outbox_depth"])
         return web.Response(body=msgpack.packb({"ok": True}), content_type=P.CONTENT_TYPE)
+
+    async def handle_crossings(self, request: web.Request) -> web.Response:
+        """A gate asks whether a document's last cleared crossing is in its own direction: arrived
+        twice without leaving, or leaving without having arrived (where central knows)."""
+        cn = self._client(request)
+        if cn is None:
+            return await self._refuse(None, 403, "forbidden", "no client certificate CN")
+        body = await self._body(request, cn, 4096)
+        if isinstance(body, web.Response):
+            return body
+        try:
+            q = P.decode_crossing_query(body)
+        except P.ProtocolError as exc:
+            return await self._refuse(cn, 400, "bad_body", str(exc))
+        last = await self.db(self.store.last_crossing, q["document"])
+        reply = {"open": last is not None and last["direction"] == q["direction"], "last": last}
+        return web.Response(body=msgpack.packb(reply, use_bin_type=True), content_type=P.CONTENT_TYPE)
 
     async def handle_status(self, request: web.Request) -> web.Response:
         status = await self.db(self.store.status)

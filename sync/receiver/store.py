@@ -108,6 +108,15 @@ MIGRATIONS: list[list[str]] = [
             source TEXT NOT NULL,
             PRIMARY KEY (kind, version))""",
     ],
+    [   # 3: cleared crossings per document, for "one document used twice" (POST /v1/crossings)
+        """CREATE TABLE crossings (
+            record_id TEXT PRIMARY KEY,
+            doc TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            gate TEXT NOT NULL,
+            ended TEXT NOT NULL)""",
+        "CREATE INDEX crossings_doc ON crossings (doc, ended)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _MIGRATION_LOCK = 0x65676174  # pg_advisory_xact_lock key: one receiver migrates at a time
@@ -145,6 +154,7 @@ class Incoming:
     started: str
     ended: str
     envelope: bytes
+    crossing: tuple[str, str] | None = None   # (document key, direction) of a cleared passage
 
 
 def _retried(method):
@@ -355,6 +365,12 @@ class Store:
                                f"received_at, via, forwarded_at) VALUES {values} ON CONFLICT (id) DO NOTHING "
                                "RETURNING id", params).fetchall()
                 inserted.update(row[0] for row in rows)
+            crossed = [r for r in uniques if r.id in inserted and r.crossing is not None]
+            for chunk in _chunks(crossed):
+                values = ", ".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+                cur.run(f"INSERT INTO crossings (record_id, doc, direction, gate, ended) VALUES {values} "
+                        "ON CONFLICT (record_id) DO NOTHING",
+                        [p for r in chunk for p in (r.id, r.crossing[0], r.crossing[1], r.gate, r.ended)])
             stored_bytes = {r.id: r.envelope for r in uniques if r.id in inserted}
             others = [r.id for r in uniques if r.id not in inserted]
             for chunk in _chunks(others):
@@ -418,6 +434,14 @@ class Store:
         return [{"id": r[0], "gate": r[1], "seq": r[2], "envelope": bytes(r[3]), "via": r[4],
                  "received_at": self._read_ts(r[5]), "forwarded_at": self._read_ts(r[6]), "forward_error": r[7]}
                 for r in rows]
+
+    @_retried
+    def last_crossing(self, doc: str) -> dict | None:
+        """The latest cleared crossing of a document (by the record's end): direction, gate, ended."""
+        with self._tx(write=False) as cur:
+            row = cur.run("SELECT direction, gate, ended FROM crossings WHERE doc = ? ORDER BY ended DESC LIMIT 1",
+                          (doc,)).fetchone()
+        return None if row is None else {"direction": row[0], "gate": row[1], "ended": row[2]}
 
     # ------------------------------------------------------------------ forwarding (role backup)
 
