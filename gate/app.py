@@ -19,7 +19,8 @@ from drivers.emrtd.pcsc import PcscReader
 from drivers.fingerprint.driver import FingerprintScanner
 from drivers.hotplug import HotplugMonitor, watch_configured
 from drivers.mrz_reader.driver import MrzReader
-from drivers.screen.driver import RecordingScreen, Screen
+from drivers.screen.driver import Screen
+from drivers.screen.kiosk import build_screen
 from gate.config import GateConfig
 from gate import screening
 from gate.controller import Devices, GateController
@@ -94,7 +95,8 @@ class GateApp:
         self.camera = Camera.from_config(cfg.devices.camera, emit=lambda ev: call(self.controller.device_event, ev))
         self.scanner = FingerprintScanner.from_config(cfg.devices.fingerprint,
                                                       emit=lambda ev: call(self.controller.device_event, ev))
-        self.screen = screen or RecordingScreen()
+        self.screen = screen or build_screen(cfg.devices.screen, str(cfg.source or "(gate config)"))
+        self.screen.attach(lambda ev: call(self.controller.screen_event, ev))   # a traveller's one-tap rating
         finger = None
         if cfg.storage.template_key:
             store = EnrolmentStore(data / "enrolment", TemplateVault.from_key_file(cfg.storage.template_key))

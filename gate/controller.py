@@ -38,7 +38,7 @@ from drivers.door.protocol import (
 )
 from drivers.mrz_reader.driver import MrzRead, MrzReader
 from drivers.presence import Direction, Presence, PresenceConfig, PresenceTracker
-from drivers.screen.driver import Screen
+from drivers.screen.driver import Rating, Screen
 from gate.config import GateConfig
 from gate.decision import Decider, Verdict
 from gate.passage import DOORS, TIMEOUTS, PassageMachine
@@ -140,6 +140,7 @@ class GateController:
         self.language = cfg.devices.screen.languages[0]
         self.records: list[PassageRecord] = []
         self.alerts: list[OfficerAlert] = []
+        self.ratings: dict[str, int] = {}        # travellers' one-tap satisfaction ratings, by face
         self.heartbeat = time.monotonic()
         self._commanded: dict[Leaf, str | None] = {Leaf.ENTRY: None, Leaf.EXIT: None}
         self._visits = 0                          # state entries so far: a timeout belongs to one visit
@@ -240,6 +241,18 @@ class GateController:
         """Link and stream changes of the camera and the fingerprint scanner (health polls decide)."""
         log.info("device_event", kind=type(ev).__name__, detail=getattr(ev, "reason", None))
         self._changed.set()
+
+    def screen_event(self, ev) -> None:
+        """A traveller's one-tap rating after their passage (`drivers.screen.driver.Rating`): kept as
+        its own signed record linked by passage id (`Outbox.rate`); the passage record is already final."""
+        if not isinstance(ev, Rating):
+            return
+        self.ratings[ev.rating] = self.ratings.get(ev.rating, 0) + 1
+        try:
+            if self.store is not None and hasattr(self.store, "rate"):
+                self.store.rate(ev.passage_id, ev.rating)
+        except Exception as exc:  # a rating is never worth a passage: logged, not raised
+            log.warning("rating_not_recorded", passage_id=ev.passage_id, error=f"{type(exc).__name__}: {exc}")
 
     def _beams(self, ev: Beams) -> None:
         self.last_presence = p = self.presence.update(time.monotonic(), ev.low, ev.high)
@@ -381,6 +394,7 @@ class GateController:
         counters = {"alerts": len(self.alerts)}
         for r in self.records:
             counters[r.outcome] = counters.get(r.outcome, 0) + 1
+        counters.update({f"rated_{face}": n for face, n in self.ratings.items()})   # live satisfaction at central
         return {"state": self.machine.state, "health": dict(self.last_health), "counters": counters,
                 "in_service_s": round(in_service, 1), **self.decider.status()}
 
@@ -402,6 +416,7 @@ class GateController:
     # -- state → hardware ------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         log.info("passage_state", state=state)
+        self.dev.screen.lane_state(state)   # the screen's own message where gate logic shows none
         self.lane_state = state
         now = time.monotonic()
         serving = state not in _NOT_IN_SERVICE
@@ -623,6 +638,7 @@ class GateController:
     async def passage(self, read: MrzRead) -> PassageRecord:
         record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, _now())
         self._journal_id = record.passage_id
+        self.dev.screen.passage(record.passage_id, read.mrz.issuer if read.mrz else None)   # language; rating link
         self._decision = False
         try:
             self.machine.send("document_presented")

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium)
+APT_PACKAGES=(pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql chromium fonts-noto-cjk)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,7 +23,8 @@ if [ ! -f "$stamp" ]; then
   echo "setup: installing egate and egate-simulators into .venv"
   .venv/bin/pip install -q --upgrade pip
   # A gate installs egate only; this machine runs the demo and the tests, so it adds the simulators.
-  .venv/bin/pip install -q -e '.[test]' -e ./simulators
+  # Playwright drives Debian's chromium (tests/test_kiosk*.py): it must never fetch a browser of its own.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 .venv/bin/pip install -q -e '.[test]' -e ./simulators
   rm -f .venv/.stamp-*; touch "$stamp"
 fi
 .venv/bin/egate models fetch

@@ -342,6 +342,9 @@ source = {_q(self.camera.url)}
 [devices.fingerprint]
 port = {_q(self.fingerprint.path)}
 
+[devices.screen]
+listen = "127.0.0.1:0"   # the kiosk page on a free port: `egate run --check` and the gate log say where
+
 [eligibility]
 nationals = [{_q(HOME_STATE)}]
 foreigners_on = ["departure"]

@@ -205,6 +205,27 @@ class Outbox(Component):
                                        (self._doc_key(issuer, number), since)).fetchone()
         return None if last is None else max(0.0, time.time() - last)
 
+    def rate(self, passage_id: str, rating: str) -> str:
+        """Append a traveller's one-tap rating of a passage as its own signed record, linked to the
+        passage by id (`sync.record.rating_passage`). The journal is left alone: a rating may come
+        while the next passage is open. Returns the record id."""
+        if self.key is None:
+            raise OutboxError(f"{self.path} was opened to inspect, not to record ratings")
+        passage = rec.rating_passage(passage_id, rating)
+        with self._lock:
+            seq = self._last_seq + 1
+            record_id = f"{self.gate_id}:{seq}"
+            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
+            try:   # one statement in autocommit: atomic and durable (synchronous=FULL) on its own
+                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
+                                 (seq, record_id, envelope, time.time()))
+            except sqlite3.Error as exc:
+                self._write_failed(exc)
+                raise
+            self._last_seq, self._depth = seq, self._depth + 1
+        self._check_quota()
+        return record_id
+
     # -- the agent's side ---------------------------------------------------------------
     def unacknowledged(self, limit: int, *, skip_backup_acked: bool = False) -> list[Pending]:
         """Oldest first: what central has not acknowledged (and, for a backup, what no backup has)."""

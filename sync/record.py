@@ -9,10 +9,16 @@ record cannot be altered, and a signature over anything else cannot be passed of
 The body carries decisions, reason codes, scores and timings; never images or templates. The
 document number is carried in full or as a keyed hash, per `sync.document_number`.
 
+A traveller's one-tap satisfaction rating is a record of its own in the same format (`rating_passage`):
+outcome "rating", `passage` the rated passage's id, `scores` {"satisfaction": good|neutral|poor}, and
+nothing else: no document, no reasons, no timings. Linked to its passage by id, it leaves the
+passage record final the moment the passage ends, whenever (or whether) the tap comes.
+
 Every decoder here raises `RecordError` (a `ParseError`) with what was wrong; nothing else.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import hmac
 import math
@@ -65,6 +71,20 @@ def public_pem(key: Ed25519PrivateKey) -> bytes:
 
 
 # ------------------------------------------------------------------------ building
+
+RATING = "rating"                        # the outcome of a rating record
+RATINGS = ("good", "neutral", "poor")    # the three faces
+
+
+def rating_passage(passage_id: str, rating: str, at: str | None = None) -> dict:
+    """What `encode_body` takes for a rating record: the rated passage's id, the face, the time of
+    the tap; nothing that says who tapped."""
+    if rating not in RATINGS:
+        raise ValueError(f"rating {rating!r} is not one of {RATINGS}")
+    at = at or _dt.datetime.now(_dt.timezone.utc).isoformat()
+    return {"passage_id": passage_id, "started": at, "ended": at, "outcome": RATING, "reasons": [],
+            "scores": {"satisfaction": rating}}
+
 
 def document_fields(document: dict, policy: str, hash_key: bytes | None) -> dict:
     """The document part of a record: the number in full, or keyed-hashed (HMAC-SHA256 over
