@@ -35,11 +35,19 @@ from gate import config
 from gate.app import GateApp
 from gate.steps import EnrolmentStore
 from simulators.lane import ENROLMENT_IMPRESSIONS, PEOPLE, Lane
+from simulators import lists
 from simulators.sync_sites import SyncSites
 from simulators.traveller import Traveller
 
-DEFAULT_TRAVELLERS = ("genuine:lin", "genuine:devries", "genuine:chen", "forged", "impostor", "tailgater",
-                      "child", "photo_attack", "replay_attack", "no_show", "genuine:bakker")
+# Attacks with lin's and chen's passports come before lin and chen pass: once a passport has passed,
+# the gate refuses it again for `screening.reuse.window_s` (the `repeat` traveller shows it).
+DEFAULT_TRAVELLERS = ("impostor", "photo_attack", "replay_attack", "tailgater", "forged", "child", "no_show",
+                      "genuine:lin", "genuine:devries", "genuine:chen", "resident", "watchlisted", "genuine:bakker",
+                      "repeat")
+# On an arrival gate foreigners are not served (the lane serves them on departure): they are refused.
+ARRIVAL_TRAVELLERS = ("impostor", "photo_attack", "replay_attack", "tailgater", "forged", "child", "no_show:chen",
+                      "genuine:lin", "foreigner:devries", "genuine:chen", "resident", "watchlisted", "foreigner:bakker",
+                      "repeat")
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,10 @@ EXPECTED = {
     "photo_attack": _expect(("refused_biometric",), *_BIOMETRIC),
     "replay_attack": _expect(("refused_biometric",), *_BIOMETRIC),
     "no_show": _expect(("abandoned",), Category.ENTRY),
+    "watchlisted": _expect(("refused_document",), Category.SCREENING),   # a silent referral
+    "resident": _expect(("cleared",)),
+    "foreigner": _expect(("refused_document",), Category.ELIGIBILITY),
+    "repeat": _expect(("refused_document",), Category.SCREENING),
 }
 
 
@@ -193,15 +205,20 @@ DEMO_AGENT = dict(failover_after=2, failover_timeout_s=3.0, failback_probe_s=1.0
 
 
 def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS, out=print,
-        outage: tuple[int, int] | None = None) -> list[Row]:
+        outage: tuple[int, int] | None = None, direction: str = "departure") -> list[Row]:
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
+    # Each run starts with no crossings: an earlier run's passages at the gate and at the receivers
+    # would make this run's travellers "the same passport twice".
+    for old in [*workdir.glob("gate-data/outbox.sqlite*"), *workdir.glob("sync/*.sqlite*")]:
+        old.unlink()
     logs.configure("warning", "json", stream=open(workdir / "gate.log", "w"))
     plan = parse_travellers(travellers)
     gate_id = "SIM-LANE-01"
     with SyncSites(workdir, [gate_id]) as sites, \
             Lane(workdir, profile=profile, gate_id=gate_id, sync=sites.gate_settings(gate_id, **DEMO_AGENT),
                  signing_key=sites.signing_key(gate_id)) as lane:
+        lists.screen_lane(lane, direction=direction, reuse_window_s=3600, central_check=True)
         cfg = config.load_gate(lane.config_path)
         out(f"Receivers: central {sites.url('central')}, site backup {sites.url('backup')}, "
             f"off-site backup {sites.url('offsite')} (mutual TLS, SQLite)")

@@ -117,7 +117,9 @@ PEOPLE: tuple[Person, ...] = (
     Person("wang", "WANG", "XIAO YU", "TWN", "F", "170805", "312556120", "group:2", "group:2", 15, height_cm=112),
     # On the lists of simulators/lists.py: mueller on the control list (as Müller Jürgen), nguyen a resident.
     Person("mueller", "MUELLER", "JUERGEN", "TWN", "M", "680214", "312773409", "group:5", "group:5", 16),
-    Person("nguyen", "NGUYEN", "THI LAN", "NLD", "F", "900723", "NKP2W7Q64", "group:1", "group:1", 17),
+    # (nguyen's photos are of lin's sitter: the group photo's other faces are too small for the camera checks)
+    Person("nguyen", "NGUYEN", "THI LAN", "NLD", "F", "900723", "NKP2W7Q64", "faces/obama3.jpg",
+           "faces/obama3.jpg", 17),
 )
 BY_KEY = {p.key: p for p in PEOPLE}
 

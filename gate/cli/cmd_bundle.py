@@ -4,6 +4,8 @@
     egate bundle show    --config CENTRAL.toml|BACKUP.toml|GATE.toml [--kind K] [--json]
     egate bundle pull    --config GATE.toml          once, down the endpoint list (commissioning)
     egate bundle keygen  --pki DIR                    a test publishing key in a test PKI
+    egate bundle controllist --entries LIST.jsonl --serial N [--base S --removed ID ...] --out F.ecl
+                                                      central: a control-list snapshot or delta to publish
 """
 from __future__ import annotations
 
@@ -33,6 +35,15 @@ def register(sub):
     pull = s.add_parser("pull", help="fetch and install newer bundles once (central, then the backups)")
     pull.add_argument("--config", required=True, help="gate config (TOML) with [sync.bundles]")
     pull.set_defaults(func=run_pull)
+    cl = s.add_parser("controllist", help="build a control-list snapshot (or, with --base, a delta) file to publish")
+    cl.add_argument("--entries", required=True, help="JSON lines, one entry each: id, surname, given_names, "
+                                                     "birth_date (YYYYMMDD, 00 unknown), issuer, number, nationality, "
+                                                     "category, action, note, valid_until")
+    cl.add_argument("--serial", type=int, required=True, help="the snapshot's serial; a delta's own sequence")
+    cl.add_argument("--base", type=int, default=0, help="a delta: the snapshot serial it applies to")
+    cl.add_argument("--removed", action="append", default=[], metavar="ID", help="a delta: an entry id it removes")
+    cl.add_argument("--out", required=True, help="the .ecl file (publish it as kind controllist or controllist-delta)")
+    cl.set_defaults(func=run_controllist)
     key = s.add_parser("keygen", help="add central's publishing key to a test PKI (publisher/*.pem)")
     key.add_argument("--pki", required=True, metavar="DIR")
     key.set_defaults(func=run_keygen)
@@ -65,6 +76,7 @@ def run_publish(args) -> int:
     from sync import downstream as D
     from sync.receiver import bundles
     from sync.receiver.config import load_receiver
+    import gate.screening.controllist  # noqa: F401 - what a control-list bundle must hold (its payload checks)
 
     cfg = load_receiver(args.config)
     if cfg.role != "central":
@@ -190,6 +202,28 @@ def run_pull(args) -> int:
         return 1
 
     return asyncio.run(pull())
+
+
+def run_controllist(args) -> int:
+    from gate.screening import controllist as CL
+
+    entries = []
+    for n, line in enumerate(Path(args.entries).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(CL.Entry(**json.loads(line)))
+        except (ValueError, TypeError) as exc:
+            print(f"{args.entries}:{n}: not an entry ({exc})", file=sys.stderr)
+            return 2
+    kind = "delta" if args.base else "snapshot"
+    data = CL.build(entries, serial=args.serial, kind=kind, base=args.base, removed=args.removed)
+    CL.decode(data)   # what a gate will check
+    Path(args.out).write_bytes(data)
+    print(f"{kind} {args.serial}{f' on snapshot {args.base}' if args.base else ''}: {len(entries)} entries, "
+          f"{len(args.removed)} removed, {len(data)} bytes in {args.out}; publish it with egate bundle publish "
+          f"--kind {'controllist-delta' if args.base else 'controllist'} --file {args.out}")
+    return 0
 
 
 def run_keygen(args) -> int:

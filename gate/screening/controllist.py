@@ -22,9 +22,9 @@ The `.ecl` file (msgpack map, every field required):
     removed  list of entry ids the delta takes out of the snapshot ([] for a snapshot)
 
 The index is built by central (`build`), so a gate loads a million entries by mapping arrays, not
-by folding a million names; a lookup is a binary search in the sorted key array (`np.searchsorted`,
-about 20 comparisons at a million entries: the cost does not grow with the list in any way that
-shows, bench/controllist.py). Entries are decoded only for a key that matched, and the match is
+by folding a million names; at load the gate adds a directory over the sorted keys' top bits (about
+one key per bucket), so a lookup reads two directory slots and one short bucket whatever the list's
+size (bench/controllist.py). Entries are decoded only for a key that matched, and the match is
 then checked on the entry's own fields, so a hash collision never makes a hit.
 
 Lookup keys (strings before hashing):
@@ -180,16 +180,24 @@ class ListFile:
     _offsets: np.ndarray = field(repr=False)
     _keys: np.ndarray = field(repr=False)
     _slots: np.ndarray = field(repr=False)
+    _starts: np.ndarray = field(repr=False, default=None)   # bucket directory over the keys' top bits
+    _shift: int = 64
+
+    def __post_init__(self):
+        # A directory on the top bits of the sorted keys (about one key per bucket): a lookup reads
+        # two directory slots and a bucket, wherever the list's size puts the key. Built at load,
+        # vectorised: 0.1 s for four million keys.
+        bits = min(24, max(1, (len(self._keys) - 1).bit_length())) if len(self._keys) else 1
+        self._shift = 64 - bits
+        prefix = self._keys >> np.uint64(self._shift)
+        self._starts = np.searchsorted(prefix, np.arange((1 << bits) + 1, dtype=np.uint64)).astype(np.uint32)
 
     def slots_for(self, key: str) -> list[int]:
-        """The entries a lookup key may belong to (a binary search: O(log n))."""
-        h = np.uint64(hash64(key))
-        i = int(np.searchsorted(self._keys, h, side="left"))
-        out = []
-        while i < len(self._keys) and self._keys[i] == h:
-            out.append(int(self._slots[i]))
-            i += 1
-        return out
+        """The entries a lookup key may belong to: its bucket in the directory, then the few keys in it."""
+        h = hash64(key)
+        b = h >> self._shift
+        lo, hi = int(self._starts[b]), int(self._starts[b + 1])
+        return [int(self._slots[i]) for i in range(lo, hi) if int(self._keys[i]) == h]
 
     def entry(self, i: int) -> Entry:
         """Entry `i`, decoded now; ControlListError when it is malformed."""

@@ -12,6 +12,8 @@ def register(sub):
                    help="stop the central receiver before traveller A and start it again before traveller B "
                         "(watch the gate fail over to the site's backup and back); default: 4:8")
     p.add_argument("--no-outage", action="store_true", help="keep central up the whole run")
+    p.add_argument("--direction", choices=("departure", "arrival"), default="departure",
+                   help="the gate's direction; on arrival foreigners are refused (default travellers differ)")
     p.set_defaults(func=run)
 
 
@@ -19,5 +21,7 @@ def run(args) -> int:
     from simulators import demo  # heavy imports only for this command
 
     outage = None if args.no_outage else demo.parse_outage(args.stop_central or "4:8")
-    rows = demo.run(args.workdir.resolve(), args.profile, args.travellers or demo.DEFAULT_TRAVELLERS, outage=outage)
+    default = demo.ARRIVAL_TRAVELLERS if args.direction == "arrival" else demo.DEFAULT_TRAVELLERS
+    rows = demo.run(args.workdir.resolve(), args.profile, args.travellers or default, outage=outage,
+                    direction=args.direction)
     return 0 if rows and all(r.correct for r in rows) else 1
