@@ -38,6 +38,7 @@ from simulators.lane import ENROLMENT_IMPRESSIONS, PEOPLE, Lane
 from simulators import lists
 from simulators.sync_sites import SyncSites
 from simulators.traveller import Traveller
+from sync.record import RATINGS, satisfaction_rate
 
 # Attacks with lin's and chen's passports come before lin and chen pass: once a passport has passed,
 # the gate refuses it again for `screening.reuse.window_s` (the `repeat` traveller shows it).
@@ -235,6 +236,8 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
                 if not _wait(lambda: app.controller.machine.state == "idle", 30):
                     out("gate never became ready")
                     return
+                if getattr(app.screen, "url", None):
+                    out(f"Kiosk page (the travellers' screen; open it in a browser to follow): {app.screen.url}")
                 for number, (kind, who) in enumerate(plan, 1):
                     if outage and number == outage[0]:
                         sites.stop("central")
@@ -246,6 +249,7 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
                     t = Traveller(lane, kind, who).start()
                     walked.append(t)
                     t.join(180)
+                    tap_rating(app.screen, t)
                     out(f"  traveller {t.id:>2} {kind:<13} {t.person.key:<8} → {t.outcome}")
                     _wait(lambda: app.controller.machine.state == "idle" and len(app.controller.records) > before, 30)
                 sites.start("central")
@@ -264,7 +268,7 @@ def run(workdir: Path, profile: str = "realistic", travellers=DEFAULT_TRAVELLERS
         held = {role: sites.records(role) for role in ("central", "backup", "offsite")}
     rows = pair([traveller_entry(t) for t in walked], records)
     out("")
-    out(summary(rows, cfg, workdir))
+    out(summary(rows, cfg, workdir, app.controller.ratings))
     out(sync_summary(ids, held, app.sync, sites))
     return rows
 
@@ -307,7 +311,22 @@ def _wait(predicate, timeout_s: float) -> bool:
     return True
 
 
-def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path) -> str:
+# Simulated travellers cannot feel: the demo taps a face for each one offered the rating, by how long
+# their passage took (passport laid down to past the exit), against the anchors' 10-18 s.
+RATING_BY_TIME_S = ((12.0, "good"), (20.0, "neutral"), (float("inf"), "poor"))
+
+
+def tap_rating(screen, t: Traveller) -> str | None:
+    """The one tap a traveller offered the rating makes (the page's POST /api/rating does the same)."""
+    offer = screen.open_offer() if hasattr(screen, "open_offer") else None
+    if offer is None or offer.rating is not None:
+        return None
+    start, end = traveller_entry(t)["window"]
+    face = next(face for limit, face in RATING_BY_TIME_S if end - start <= limit)
+    return face if screen.rate(offer.token, face) == "recorded" else None
+
+
+def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path, ratings: dict[str, int] | None = None) -> str:
     lines = ["=" * 100, "PASSAGES", "=" * 100,
              f"{'#':>2} {'traveller':<13} {'person':<8} {'gate decision':<18} {'right?':<6} {'time s':>6} "
              f"{'face':>6} {'finger':>6}  reasons"]
@@ -338,6 +357,11 @@ def summary(rows: list[Row], cfg: config.GateConfig, workdir: Path) -> str:
                 if k in r["timings_s"]:
                     steps.setdefault(k, []).append(r["timings_s"][k])
         lines.append("Median step times: " + ", ".join(f"{k} {statistics.median(v):.2f} s" for k, v in steps.items()))
+    if ratings is not None:
+        rate = satisfaction_rate(ratings)
+        lines.append(f"Satisfaction (one tap, three faces; simulated by passage time): {sum(ratings.values())} "
+                     f"ratings, " + ", ".join(f"{face} {ratings.get(face, 0)}" for face in RATINGS) + "; "
+                     + ("no rating" if rate is None else f"{100 * rate:.1f} % good") + " (target >= 95.1 %)")
     trail = cfg.storage.data_dir / "audit.jsonl"
     broken = audit.verify(trail)
     lines += [f"Passage records (signed; decisions, reasons, scores; no images): {cfg.storage.data_dir / 'outbox.sqlite'}",

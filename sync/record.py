@@ -86,6 +86,13 @@ def rating_passage(passage_id: str, rating: str, at: str | None = None) -> dict:
             "scores": {"satisfaction": rating}}
 
 
+def satisfaction_rate(counts: dict[str, int]) -> float | None:
+    """The share of ratings that are "good" (the seed's satisfaction target is >= 95.1 %); None
+    when nobody rated. `counts`: face -> number of ratings."""
+    total = sum(counts.get(r, 0) for r in RATINGS)
+    return None if total == 0 else counts.get("good", 0) / total
+
+
 def document_fields(document: dict, policy: str, hash_key: bytes | None) -> dict:
     """The document part of a record: the number in full, or keyed-hashed (HMAC-SHA256 over
     issuer and number) so central can link a traveller's crossings without holding the number."""

@@ -278,3 +278,19 @@ def test_kiosk_holds_a_refusal_before_the_welcome_replaces_it(kiosk):
     assert _view(kiosk, id="gate.welcome")                 # after hold_s
     kiosk.show("face.look_at_camera", "zh-TW")             # anything else replaces at once
     assert _view(kiosk, id="face.look_at_camera")
+
+
+def test_kiosk_keeps_the_travellers_language_while_their_rating_outlives_the_visit(kiosk):
+    kiosk.lane_state("idle")
+    kiosk.passage("p1", "JPN")
+    kiosk.lane_state("exiting")
+    kiosk.show("passage.proceed", "zh-TW")
+    assert _view(kiosk, id="passage.proceed")["lang"] == "ja"
+    kiosk.lane_state("exit_clear")
+    kiosk.lane_state("idle")                               # the traveller is past the exit: the visit is over...
+    kiosk.show("gate.welcome", "zh-TW")
+    time.sleep(0.3)
+    view = _view(kiosk, id="passage.proceed")              # ...but the rating is still offered, in Japanese
+    assert view["lang"] == "ja" and view["rating"]["choices"][0]["label"] == "満足"
+    assert _http(kiosk, "POST", "/api/rating", {"token": view["rating"]["token"], "rating": "neutral"}) == (204, None)
+    assert [(e.passage_id, e.rating) for e in kiosk.events] == [("p1", "neutral")]

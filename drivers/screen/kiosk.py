@@ -142,6 +142,8 @@ class KioskScreen(RecordingScreen):
             now = time.monotonic()
             msg = self._on_page(now)
             lang = self.language()
+            if msg is not None and msg is not self._asked and self._chosen is None:
+                lang = msg.language     # held past the visit's end: still in the language of whoever reads it
             if msg is not None and msg.language != lang:    # a tap since: the message in the new language
                 msg = render(msg.message_id, lang, msg.params)
             mid = msg.message_id if msg else None
