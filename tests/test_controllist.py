@@ -128,3 +128,38 @@ def test_decoder_fuzz_raises_control_list_error_only():
     for junk in (b"", b"\xc1", b"\x91\x01", 7, None):
         with pytest.raises(ControlListError):
             CL.decode(junk)
+
+
+def test_decoder_fuzz_with_well_formed_msgpack_of_wrong_content():
+    """Past msgpack: every field replaced by values of other types and sizes, the arrays cut or
+    shuffled, entries that are no entries."""
+    import msgpack
+
+    rng = random.Random(5)
+    good = msgpack.unpackb(CL.build([WANTED, STOLEN, YEAR_ONLY], serial=2), raw=False)
+    odd = [None, True, -1, 0, 2 ** 64 - 1, 1.5, "", "x" * 300, b"", b"\x00" * 7, [], {}, ["CL-1"], {"a": 1},
+           b"\x81\xa2id\x01", msgpack.packb({"id": "X", "birth_date": "bad"})]
+    for _ in range(3000):
+        doc = dict(good)
+        for _ in range(rng.randint(1, 3)):
+            key = rng.choice(sorted(doc))
+            value = doc[key]
+            if isinstance(value, bytes) and value and rng.random() < 0.6:
+                cut = bytearray(value)
+                if rng.random() < 0.5:
+                    cut[rng.randrange(len(cut))] = rng.randrange(256)
+                else:
+                    del cut[rng.randrange(len(cut)):]
+                doc[key] = bytes(cut)
+            else:
+                doc[key] = rng.choice(odd)
+        if rng.random() < 0.1:
+            doc.pop(rng.choice(sorted(doc)))
+        try:
+            f = CL.decode(msgpack.packb(doc, use_bin_type=True))
+        except ControlListError:
+            continue
+        try:
+            ControlList(f).lookup(Query("NLD", "NPF7K2L91", "MUELLER", "JUERGEN KARL", "19710604"))
+        except ControlListError:
+            pass
