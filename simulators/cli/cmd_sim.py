@@ -40,6 +40,11 @@ def register(sub):
     lane.add_argument("--force", action="store_true", help="let --write-config replace an existing FILE")
     lane.add_argument("--seed", type=int, default=0)
     lane.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    lane.add_argument("--lists", action="store_true",
+                      help="install central's lists (control list, resident register; simulators/lists.py) for the "
+                           "watchlisted and resident travellers, with the one-document-used-twice window")
+    lane.add_argument("--direction", choices=("departure", "arrival"),
+                      help="the gate config's direction (with --lists; default departure)")
     lane.set_defaults(func=lane_cmd)
 
     people = [person.key for person in PEOPLE]
@@ -78,6 +83,10 @@ def lane_cmd(args) -> int:
     except (ServiceError, AssetError, TimeoutError) as exc:
         print(f"error: cannot start the lane: {exc}", file=sys.stderr)
         return 2
+    if args.lists:
+        from simulators import lists
+
+        lists.screen_lane(lane, direction=args.direction)
     try:
         dispatcher = Dispatcher(lane)
         control = str(lane.workdir / CONTROL_SOCKET)
