@@ -33,8 +33,9 @@ from typing import Protocol
 from core import logs
 from core.errors import ParseError
 from drivers.emrtd import aa, access, chipauth, pace
-from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, FileNotFound, Response,
-                                StatusError, WrongLe, WrongLength, check)
+from drivers.emrtd.apdu import (SW_END_OF_FILE, SW_OK, ChipError, ChipTimeout, Command, FileNotFound,
+                                OffsetBeyondFile, Response, SecurityNotSatisfied, StatusError, WrongLe, WrongLength,
+                                check)
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.crypto import PaddingError
 from drivers.emrtd.groups import GroupError
@@ -49,6 +50,7 @@ MIN_CHUNK = 16
 READ_AHEAD = 2  # READ BINARY commands in flight at once (1: none ahead)
 CARD_ACCESS_FID = 0x011C
 CARD_ACCESS_SFI = 0x1C
+HEADER_PROBE = 4  # bytes read first from a chip that refuses a READ BINARY running past the end (tag + 82 xx xx)
 # what a failed PACE may raise; anything else (timeouts, card pulled out) is not a reason to try BAC
 PACE_FAILURES = (pace.PaceError, GroupError, StatusError, SmError, PaddingError)
 
@@ -73,6 +75,7 @@ class ReadResult:
     fallback: str | None = None         # set when PACE was offered, failed, and BAC opened the chip
     active_auth: object | None = None   # aa.ActiveAuthResult when active authentication was considered
     chip_auth: object | None = None     # chipauth.ChipAuthResult after PACE-CAM
+    attempts: int = 1                   # connections it took (read_with_retry: the card left the field)
 
 
 class ChipSession:
@@ -89,6 +92,7 @@ class ChipSession:
         self.sm: SecureMessaging | None = None
         self.access: access.AccessControl | None = None
         self.apdus = 0
+        self.sfi_reads = False  # set once the chip refused SELECT of an EF: files are read by short EF id
 
     # ------------------------------------------------------------- exchange
     def send(self, cmd: Command, what: str) -> Response:
@@ -171,21 +175,37 @@ class ChipSession:
             self.chunk = chunk
 
     def _read_card_access(self) -> bytes | None:
+        """SELECT 011C; when refused (the card may still be in the eMRTD application from an earlier
+        session: PC/SC connections do not reset it), SELECT MF and try again; then READ BINARY by
+        short EF identifier; None when none of them finds the file."""
         name = "EF.CardAccess"
-        try:
-            self.send(Command(0x00, 0xA4, 0x02, 0x0C, CARD_ACCESS_FID.to_bytes(2, "big")), f"SELECT {name}")
-        except FileNotFound:
-            return None
-        except StatusError:
+        select = Command(0x00, 0xA4, 0x02, 0x0C, CARD_ACCESS_FID.to_bytes(2, "big"))
+        for before in (None, Command(0x00, 0xA4, 0x00, 0x0C)):
             try:
-                first = self.send(Command(0x00, 0xB0, 0x80 | CARD_ACCESS_SFI, 0x00, le=self.chunk),
-                                  f"READ BINARY (SFI) {name}")
+                if before is not None:
+                    self.send(before, "SELECT MF")
+                self.send(select, f"SELECT {name}")
             except StatusError:
-                return None
-            if not first.data:
-                return None
-            return self._read_current(name, bytearray(first.data), first.sw)
-        return self._read_current(name)
+                continue
+            return self._read_current(name)
+        try:
+            first = self._sfi_first_read(name, CARD_ACCESS_SFI)
+        except StatusError:
+            return None
+        if not first.data:
+            return None
+        return self._read_current(name, bytearray(first.data), first.sw)
+
+    def _sfi_first_read(self, name: str, sfi: int) -> Response:
+        """READ BINARY by short EF identifier at offset 0 (which also selects the file); a chip that
+        refuses a read past the end (6B00, 6700) gets a HEADER_PROBE-byte read instead."""
+        what = f"READ BINARY (SFI {sfi:02X}) {name}"
+        try:
+            return self.send(Command(0x00, 0xB0, 0x80 | sfi, 0x00, le=self.chunk), what)
+        except (OffsetBeyondFile, WrongLength):
+            if self.sm is None and self.access is not None:
+                raise
+            return self.send(Command(0x00, 0xB0, 0x80 | sfi, 0x00, le=HEADER_PROBE), what)
 
     def read_master_file(self, name: str) -> bytes:
         """A file of the master file (EF.CardSecurity) under the session: SELECT by FID, READ BINARY."""
@@ -220,8 +240,21 @@ class ChipSession:
         return self.chunk - (4 if offset > B0_MAX_OFFSET else 0)
 
     def read_file(self, name: str) -> bytes:
-        self.select_file(name)
-        return self._read_current(name)
+        """SELECT by file id and READ BINARY; on a chip that refuses SELECT of an EF (other than with
+        6A82 or 6982), READ BINARY by short EF identifier from then on."""
+        if not self.sfi_reads:
+            try:
+                self.select_file(name)
+                return self._read_current(name)
+            except (FileNotFound, SecurityNotSatisfied):
+                raise
+            except StatusError as err:
+                if self.sm is None:  # the chip closed the session: not a selection problem
+                    raise
+                log.info("chip_reads_by_sfi", file=name, why=str(err))
+                self.sfi_reads = True
+        first = self._sfi_first_read(name, lds.BY_NAME[name].sfi)
+        return self._read_current(name, bytearray(first.data), first.sw)
 
     def _read_current(self, name: str, data: bytearray | None = None, first_sw: int = SW_OK) -> bytes:
         """Read the selected file to the end its TLV header announces (from `data`, if some was read)."""
@@ -245,7 +278,13 @@ class ChipSession:
                     raise ChipError(f"{name}: chip asks for Le {err.exact} after refusing {want}") from err
                 exact = err.exact
                 continue
-            except WrongLength:
+            except (WrongLength, OffsetBeyondFile) as err:
+                # a chip that refuses a read past the end while the length is unknown: read the header
+                if total is None and want > HEADER_PROBE and (self.sm is not None or self.access is None):
+                    exact = HEADER_PROBE
+                    continue
+                if isinstance(err, OffsetBeyondFile):
+                    raise
                 self._shrink(name)
                 continue
             if not resp.data:
@@ -310,7 +349,8 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
                   chunk: int = MAX_SHORT_LE, read_ahead: int = READ_AHEAD,
                   deadline_s: float | None = None, *, policy: str = access.DEFAULT_POLICY,
                   can: pace.Can | None = None, active_auth: bool = True,
-                  chip_authentication: bool = True) -> ReadResult:
+                  chip_authentication: bool = True, later: Callable[[ReadResult, Callable[[str], bytes]], None]
+                  | None = None) -> ReadResult:
     """Authenticate (PACE or BAC under `policy`), read EF.COM, the data groups and EF.SOD, timing each step;
     then active authentication when the chip lists DG15 (and `active_auth`).
 
@@ -318,6 +358,8 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
     `active_auth`, DG15 (and DG14, which names the ECDSA hash) are read too when EF.COM lists them,
     so passive authentication can bind the key the chip proved it holds.
     `deadline_s`: the whole read (in the gate: `timeouts.chip_read_s`).
+    `later`: called with the result once the files in `names`, EF.SOD and AA are done, and a function
+    that reads one more file in the same session (e.g. DG2 after DG1 and EF.SOD were verified).
     `can`: PACE with the Card Access Number instead of the MRZ.
     `chip_authentication`: when EF.COM lists DG14 and PACE-CAM has not already authenticated the
     chip, read DG14 first and run Chip Authentication v1; the rest is then read under its keys (a
@@ -406,5 +448,38 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
             result.active_auth = step("AA", lambda: aa.authenticate(session, result.files))
         else:
             result.active_auth = aa.ActiveAuthResult("not_offered", "EF.COM lists no DG15")
+    if later is not None:
+        # The caller checks what is read so far, then reads more in this session (the gate: DG2
+        # while the traveller walks in): `later(result, read)`, `read(name)` timed like the rest.
+        result.apdus = session.apdus
+        later(result, lambda name: step(name, lambda: session.read_file(name)))
     result.apdus = session.apdus
     return result
+
+
+def read_with_retry(reader, key: BacKey | pace.Can, names: list[str] | None = None, *, deadline_s: float,
+                    **kw) -> ReadResult:
+    """`read_document` through `reader` (a `pcsc.PcscReader`), starting again on a new connection when
+    the card leaves the field mid-read, an exchange times out or pcscd fails a transaction while the
+    slot settles, for as long as `deadline_s` (the
+    passage's chip budget) allows; each attempt gets only what is left of it. `ChipTimeout` when
+    the budget runs out, naming the last failure; other errors (wrong keys, a forged chip) at once."""
+    from drivers.emrtd.pcsc import CardAbsent, PcscFailure
+    start = time.monotonic()
+    attempts, last = 0, None
+    while True:
+        left = deadline_s - (time.monotonic() - start)
+        if left <= 0:
+            raise ChipTimeout(f"chip not read within {deadline_s:.1f}s in {attempts} attempt(s)"
+                              + (f"; last: {last}" if last else ""))
+        attempts += 1
+        try:
+            reader.wait_for_card(left)
+            with reader.connect() as card:
+                result = read_document(card, key, names, deadline_s=deadline_s - (time.monotonic() - start), **kw)
+            result.attempts = attempts
+            return result
+        except (CardAbsent, ChipTimeout, PcscFailure) as exc:  # PcscFailure: pcscd still settling the slot
+            last = exc
+            log.info("chip_read_retry", attempt=attempts, error=str(exc))
+            time.sleep(min(0.1, max(0.0, deadline_s - (time.monotonic() - start))))

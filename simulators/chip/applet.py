@@ -58,9 +58,16 @@ class ChipProfile:
     extended_length: bool = True
     exact_le: bool = False     # answer 6Cxx instead of 6282 when Le exceeds the rest of the file
     tear_at: tuple[str, int] | None = None  # (file, offset): the card is pulled out when a read reaches it
+    tear_back_after_s: float | None = None  # ... and put back after this long (None: until cleared)
     bac: bool = True           # False: a PACE-only chip (GET CHALLENGE / EXTERNAL AUTHENTICATE: 6D00)
     pace_fault: str | None = None  # "bad_token" or "refuse": PACE fails (terminal fallback tests)
     card_access_select: bool = True  # False: SELECT 011C refused (6986), only the SFI read works
+    card_access_sfi: bool = True     # False: READ BINARY by SFI 1C refused (6A82), only SELECT 011C works
+    past_end: str = "6282"     # a READ BINARY whose Le runs past the end: "6282" (the rest and 6282),
+                               # "6B00" or "6700" (refused: the reader must know the length from the header)
+    ef_select: bool = True     # False: SELECT of an EF by file id refused (6A81): only SFI reads work
+    sfi_reads: bool = True     # False: READ BINARY by short EF identifier refused (6A86): SELECT first
+    mf_select: bool = True     # False: SELECT MF (00 A4 00 0C [3F00]) refused with 6D00, as some chips do
 
 
 def _objects(data: bytes) -> dict[int, tuple[bytes, bytes]]:
@@ -182,6 +189,11 @@ class EmrtdApplet:
             self.session = None  # a plain command ends secure messaging (§9.8.7)
         if cmd.ins == 0xA4 and cmd.p1 == 0x04:
             return self._select_application(cmd)
+        if cmd.ins == 0xA4 and cmd.p1 == 0x00 and cmd.data in (b"", b"\x3f\x00"):
+            if not self.profile.mf_select:
+                return _sw(SW_INS_NOT_SUPPORTED)
+            self.app_selected, self.current, self.mf_current = False, None, None  # back to the master file
+            return _sw(SW_OK)
         if cmd.ins == 0x22 and cmd.p1 == 0xC1 and cmd.p2 == 0xA4 and self.card_access is not None:
             return self._mse_set_at(cmd)
         if cmd.ins == 0x86 and self.card_access is not None:
@@ -237,7 +249,7 @@ class EmrtdApplet:
             sfi = cmd.p1 & 0x1F
             entry = next((e for e in self.mf_files.values() if lds.BY_NAME[e[0]].sfi == sfi
                           and (e[0] != "EF.CardSecurity" or self.session is not None)), None)
-            if entry is None:
+            if entry is None or (entry[0] == "EF.CardAccess" and not self.profile.card_access_sfi):
                 return b"", SW_FILE_NOT_FOUND
             self.mf_current, offset = entry, cmd.p2
         elif self.mf_current is None:
@@ -251,6 +263,8 @@ class EmrtdApplet:
         if offset > len(content):
             return b"", SW_WRONG_PARAMS_OFFSET
         chunk = content[offset:offset + le]
+        if len(chunk) < le and self.profile.past_end != "6282":
+            return b"", int(self.profile.past_end, 16)
         return chunk, (SW_OK if len(chunk) == le else SW_END_OF_FILE)
 
     # ----------------------------------------------------------------- PACE
@@ -425,6 +439,8 @@ class EmrtdApplet:
     def _select_file(self, cmd: Command) -> tuple[bytes, int]:
         if cmd.p1 != 0x02 or len(cmd.data) != 2:
             return b"", SW_WRONG_P1P2
+        if not self.profile.ef_select:
+            return b"", 0x6A81  # function not supported: this chip reads EFs by short EF identifier
         entry = self.files.get(int.from_bytes(cmd.data, "big"))
         if entry is None:
             return b"", SW_FILE_NOT_FOUND
@@ -434,14 +450,22 @@ class EmrtdApplet:
         return b"", SW_OK
 
     def _read_binary(self, cmd: Command) -> tuple[bytes, int]:
-        if self.current is None:
-            return b"", SW_CONDITIONS_NOT_SATISFIED
         if cmd.le is None:
             return b"", SW_WRONG_LENGTH
+        if cmd.ins == 0xB0 and cmd.p1 & 0x80:  # short EF identifier: selects the file, offset in P2
+            if not self.profile.sfi_reads:
+                return b"", SW_WRONG_P1P2
+            entry = next((e for e in self.files.values() if lds.BY_NAME[e[0]].sfi == cmd.p1 & 0x1F), None)
+            if entry is None:
+                return b"", SW_FILE_NOT_FOUND
+            if entry[0] in EAC_PROTECTED:
+                return b"", SW_SECURITY_NOT_SATISFIED
+            self.current = entry
+            cmd = Command(cmd.cla, cmd.ins, 0x00, cmd.p2, cmd.data, cmd.le)
+        if self.current is None:
+            return b"", SW_CONDITIONS_NOT_SATISFIED
         name, content = self.current
         if cmd.ins == 0xB0:
-            if cmd.p1 & 0x80:
-                return b"", SW_WRONG_P1P2  # short EF identifier addressing: not offered
             offset, le = (cmd.p1 << 8) | cmd.p2, cmd.le
         else:
             try:
@@ -458,13 +482,18 @@ class EmrtdApplet:
         tear = self.profile.tear_at
         if tear and tear[0] == name and offset <= tear[1] < offset + le:
             self.profile.tear_at = None  # one tear per setting
-            self.faults.inject("unplug")
+            if self.profile.tear_back_after_s is None:
+                self.faults.inject("unplug")
+            else:
+                self.faults.inject("unplug", duration_s=self.profile.tear_back_after_s)
             raise CardTorn(f"card pulled out while reading {name} at offset {offset}")
         chunk = content[offset:offset + le]
         sw = SW_OK
         if len(chunk) < le:
             if self.profile.exact_le and 0 < len(chunk) < 256:
                 return b"", SW_WRONG_LE | len(chunk)
+            if self.profile.past_end != "6282":
+                return b"", int(self.profile.past_end, 16)
             sw = SW_END_OF_FILE
         return (tlv.encode(0x53, chunk) if cmd.ins == 0xB1 else chunk), sw
 
