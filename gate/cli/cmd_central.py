@@ -103,6 +103,13 @@ def run_status(args) -> int:
         beat = "-" if hb is None else (f"{_when(hb['received_at'])} {hb['state']}, outbox {hb['outbox_depth']}")
         seqs = "-" if g["first_seq"] is None else f"{g['first_seq']}..{g['last_seq']}"
         out(f"  {gate:<20} {g['records']:>7}  {seqs:<10} {_when(g['last_received_at']):<24} {beat}\n")
+    from sync.record import RATINGS, satisfaction_rate   # travellers' one-tap ratings, from each gate's heartbeat
+    for gate, g in status["gates"].items():
+        counters = (g["heartbeat"] or {}).get("counters") or {}
+        rated = {face: counters.get(f"rated_{face}", 0) for face in RATINGS}
+        if (rate := satisfaction_rate(rated)) is not None:
+            out(f"  {gate:<20} satisfaction {100 * rate:.1f} % good of {sum(rated.values())} ratings since the gate "
+                f"started (target >= 95.1 %)\n")
     by_reason: dict[str, int] = {}
     for r in status["refusals"]:
         by_reason[r["reason"]] = by_reason.get(r["reason"], 0) + r["count"]
