@@ -21,18 +21,19 @@ SCREENS = Path(os.environ.get("EGATE_KIOSK_SCREENS", Path(__file__).resolve().pa
 
 @contextlib.contextmanager
 def chromium():
-    """Playwright driving Debian's headless Chromium; yields `open(viewport=(w, h))`, which starts a
-    fresh browser context, each with its own --user-data-dir (all closed at the end). One per
+    """Playwright driving Debian's headless Chromium; yields `open(viewport=(w, h), motion="reduce")`,
+    which starts a fresh browser context, each with its own --user-data-dir (all closed at the end);
+    still pictograms (the system asks for reduced motion) unless `motion="no-preference"`. One per
     module: Playwright's sync API runs one at a time."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (scripts/setup.sh installs Debian's chromium)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright's Python package (setup.cfg [test])")
     with sync_api.sync_playwright() as pw, contextlib.ExitStack() as stack:
-        def open_context(viewport=(1280, 800)):
+        def open_context(viewport=(1280, 800), motion="reduce"):
             profile = stack.enter_context(tempfile.TemporaryDirectory(prefix="kiosk-chromium-"))
             ctx = pw.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": viewport[0], "height": viewport[1]}, reduced_motion="reduce")
+                viewport={"width": viewport[0], "height": viewport[1]}, reduced_motion=motion)
             stack.callback(ctx.close)
             return ctx
         yield open_context

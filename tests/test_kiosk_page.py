@@ -228,3 +228,21 @@ def test_portrait_kiosk_layout(screen, browser):
     assert not audit(pg)
     assert pg.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     shot(pg, "layout/portrait.ja")
+
+
+def test_pictograms_move_unless_the_traveller_asked_for_less_motion(screen, browser):
+    """Blink, look, finger, walk, wait: each animates in a short loop; none with reduced motion."""
+    _fresh_visit(screen)
+    moving = browser(motion="no-preference").new_page()
+    still = browser(motion="reduce").new_page()
+    for pg in (moving, still):
+        pg.goto(screen.url)
+    for mid, animation in (("face.blink", "blink"), ("face.look_at_camera", "pulse"), ("finger.place", "press"),
+                           ("passage.enter", "ahead"), ("passage.wait", "spin")):
+        screen.show(mid, "zh-TW")
+        names = []
+        for pg in (moving, still):
+            pg.wait_for_selector(f"body[data-message='{mid}']")
+            names.append(pg.evaluate("[...document.querySelectorAll('#picto *')].map((e) => "
+                                     "getComputedStyle(e).animationName).filter((n) => n !== 'none')"))
+        assert names[0] == [animation] and names[1] == [], (mid, names)

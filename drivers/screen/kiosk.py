@@ -32,7 +32,6 @@ from aiohttp import web
 
 from core import logs, messages
 from core.component import ComponentStatus, EventSink, discard
-from core.errors import DeviceError
 from drivers.screen import views
 from drivers.screen.config import ScreenConfig, loopback_address
 from drivers.screen.driver import RATINGS, REST_STATES, RecordingScreen, ScreenError, ScreenMessage, render
