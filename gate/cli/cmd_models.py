@@ -1,11 +1,15 @@
-"""egate models fetch|list: the pinned biometric models and real test images."""
+"""egate models fetch|list: the pinned models and real test images (biometrics, MRZ recognisers)."""
 import json
 
-from biometrics import assets
+from biometrics import assets as biometric_assets
+from core import assets
+from drivers.page_scanner import models as mrz_models
+
+CATALOGUES = (biometric_assets.CATALOGUE, mrz_models.CATALOGUE)
 
 
 def register(sub):
-    p = sub.add_parser("models", help="pinned biometric models and test images")
+    p = sub.add_parser("models", help="pinned models and test images")
     s = p.add_subparsers(dest="models_command", required=True)
     f = s.add_parser("fetch", help="download, verify and extract every pinned artefact (idempotent)")
     f.set_defaults(func=fetch)
@@ -15,14 +19,14 @@ def register(sub):
 
 
 def fetch(args) -> int:
-    done = assets.fetch()
-    print(f"models: {len(done)} fetched, {len(assets.names()) - len(done)} already present "
-          f"in {assets.root()}")
+    done = [name for c in CATALOGUES for name in c.fetch()]
+    total = sum(len(c.names()) for c in CATALOGUES)
+    print(f"models: {len(done)} fetched, {total - len(done)} already present in {assets.root()}")
     return 0
 
 
 def list_(args) -> int:
-    rows = assets.status()
+    rows = [row for c in CATALOGUES for row in c.status()]
     if args.json:
         print(json.dumps(rows, indent=1))
     else:

@@ -63,7 +63,7 @@ def register(sub):
 
 
 def lane_cmd(args) -> int:
-    from biometrics.assets import AssetError
+    from core.assets import AssetError
     from simulators.faults import ControlServer
     from simulators.lane import Lane
     from simulators.services import ServiceError
