@@ -3,6 +3,15 @@
     .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--read-ahead 2] [--no-pin]
                                         [--overlap-check] [--json]
 
+    .venv/bin/python -m bench.chip_read --pace [--protocol ECDH-GM-AES-128/13] [--rounds 30] [--pin] [--json]
+
+--pace: the chip offers PACE (EF.CardAccess) and Chip Authentication (DG14); each round reads it as
+the gate does (read_document: EF.CardAccess, PACE, select, DG14, CA, EF.COM, DG1, DG2, EF.SOD),
+unpinned by default (as the gate runs), against the floor of the same command APDUs replayed on
+the same connection in the same run (the chip repeats its randoms from each MSE:Set AT, so the
+replayed PACE and CA get the same answers; every answer is compared). Also the host CPU time of
+each protocol step (this process, read_document's steps timed with process_time in extra rounds).
+
 A personalised test document (EF.COM, DG1, DG2 about 24 KB, EF.SOD) is served by the chip
 simulator in its own process (like a card: its work is the card's, not ours), pinned to its own
 core as a real chip computes on its own hardware (the reader on another; --no-pin). Each round:
@@ -194,6 +203,103 @@ def run(rounds: int, chunk: int, read_ahead: int = READ_AHEAD, check_overlap: bo
     }
 
 
+PACE_STEPS = ("EF.CardAccess", "PACE", "select", "DG14", "CA", "EF.COM", "DG1", "DG2", "EF.SOD")
+
+
+def run_pace(rounds: int, protocol: str = "ECDH-GM-AES-128/13", pin: bool = False,
+             read_ahead: int = READ_AHEAD) -> dict:
+    """PACE + Chip Authentication + COM, DG1, DG2, SOD against the replay floor, and CPU per step."""
+    import types
+
+    from drivers.emrtd import reader as reader_mod
+    with tempfile.TemporaryDirectory(prefix="egate-bench-chip-") as tmp, services.pcscd_with_vpcd(), \
+            exclusive_slots():
+        pki = TestPki.create(Path(tmp) / "pki")
+        lines = mrz.compose_td3(issuer="UTO", surname="ERIKSSON", given_names="ANNA MARIA",
+                                document_number="L898902C", nationality="UTO", birth_date="740812",
+                                sex="F", expiry_date="340415")
+        doc = pki.personalise(lines, pace=protocol, data_groups=(1, 2, 14))
+        doc_dir = doc.write(Path(tmp) / "doc", chip_secrets=True)
+        key = BacKey.from_mrz(mrz.parse(doc.mrz_lines))
+        sim = subprocess.Popen([sys.executable, "-m", "simulators.chip", "--doc", str(doc_dir),
+                                "--port", str(PORTS[0]), "--seed", str(SEED)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cpus = sorted(os.sched_getaffinity(0))
+        pinned = pin and len(cpus) >= 2
+        if pinned:
+            os.sched_setaffinity(sim.pid, {cpus[1]})
+            os.sched_setaffinity(0, {cpus[0]})
+        kw = dict(names=["DG1", "DG2"], read_ahead=read_ahead, active_auth=False)
+        try:
+            reader = PcscReader(READER_NAMES[0], apdu_timeout_s=2.0)
+            reader.wait_for_card(10)
+            with reader.connect() as card:
+                read_document(card, key, **kw)  # every round then starts as this one ends (application selected)
+                rec = Recorder(card)
+                first = read_document(rec, key, **kw)
+                if first.access_control != "PACE" or not (first.chip_auth and first.chip_auth.passed):
+                    raise RuntimeError(f"expected PACE and CA: {first.access_control}, {first.chip_auth}")
+                commands = [cmd for cmd, _ in rec.exchanges]
+                full, floor, full_cpu, floor_cpu = [], [], [], []
+                steps: dict[str, list[float]] = {}
+                for _ in range(rounds):
+                    cpu, start = time.process_time(), time.perf_counter()
+                    result = read_document(card, key, **kw)
+                    full.append(time.perf_counter() - start)
+                    full_cpu.append(time.process_time() - cpu)
+                    for s, v in result.timings_s.items():
+                        steps.setdefault(s, []).append(v)
+                    answers: list[bytes] = []
+                    cpu, start = time.process_time(), time.perf_counter()
+                    _replay(card, commands, answers, read_ahead)
+                    floor.append(time.perf_counter() - start)
+                    floor_cpu.append(time.process_time() - cpu)
+                    if answers != [resp for _, resp in rec.exchanges]:
+                        raise RuntimeError("the replay got other answers than the recorded read")
+                    if any(result.files[n] != doc.files[n] for n in ("EF.COM", "DG1", "DG2", "EF.SOD", "DG14")):
+                        raise RuntimeError("the read returned other files than the document's")
+                # host CPU per protocol step: read_document's step clock swapped for process_time
+                cpu_steps: dict[str, list[float]] = {}
+                saved = reader_mod.time
+                reader_mod.time = types.SimpleNamespace(perf_counter=time.process_time, monotonic=time.monotonic)
+                try:
+                    for _ in range(max(5, rounds // 3)):
+                        for s, v in read_document(card, key, **kw).timings_s.items():
+                            cpu_steps.setdefault(s, []).append(v)
+                finally:
+                    reader_mod.time = saved
+        finally:
+            if pinned:
+                os.sched_setaffinity(0, cpus)
+            sim.terminate()
+            sim.wait(5)
+    med = statistics.median
+    return {
+        "mode": "pace", "protocol": protocol, "rounds": rounds, "pinned": pinned, "read_ahead": read_ahead,
+        "apdus": len(commands), "bytes": {n: len(doc.files[n]) for n in ("EF.COM", "DG1", "DG2", "EF.SOD", "DG14")},
+        "full_ms": round(med(full) * 1000, 2), "floor_ms": round(med(floor) * 1000, 2),
+        "ratio": round(med(full) / med(floor), 3),
+        "reader_cpu_ms": {"full": round(med(full_cpu) * 1000, 2), "floor": round(med(floor_cpu) * 1000, 2)},
+        "steps_ms": {s: round(med(v) * 1000, 2) for s, v in steps.items()},
+        "steps_cpu_ms": {s: round(med(v) * 1000, 2) for s, v in cpu_steps.items()},
+    }
+
+
+def main_pace(args) -> int:
+    report = run_pace(args.rounds, args.protocol, pin=args.pin, read_ahead=args.read_ahead)
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"PACE ({report['protocol']}) + CA + EF.COM, DG1, DG2, EF.SOD: {report['apdus']} APDUs, "
+          f"{'pinned' if report['pinned'] else 'unpinned'}, median of {report['rounds']} rounds")
+    print(f"{'step':14} {'wall ms':>9} {'CPU ms':>9}")
+    for s, v in report["steps_ms"].items():
+        print(f"{s:14} {v:9.2f} {report['steps_cpu_ms'].get(s, 0.0):9.2f}")
+    print(f"total {report['full_ms']:.2f} ms, floor {report['floor_ms']:.2f} ms, ratio {report['ratio']:.3f}; "
+          f"CPU of this process: read {report['reader_cpu_ms']['full']:.2f} ms, replay {report['reader_cpu_ms']['floor']:.2f} ms")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.chip_read", description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30)
@@ -205,7 +311,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--overlap-check", action="store_true",
                         help="also replay with 100 us of work per answer (sleep vs CPU), window 1 vs read-ahead")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--pace", action="store_true", help="PACE + Chip Authentication, as the gate reads")
+    parser.add_argument("--protocol", default="ECDH-GM-AES-128/13", help="with --pace: the PACEInfo offered")
+    parser.add_argument("--pin", action="store_true", help="with --pace: one core each (default unpinned)")
     args = parser.parse_args(argv)
+    if args.pace:
+        return main_pace(args)
     report = run(args.rounds, args.chunk, args.read_ahead, args.overlap_check, pin=not args.no_pin)
     if args.json:
         print(json.dumps(report))

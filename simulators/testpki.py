@@ -392,10 +392,12 @@ class TestPki:
                     *, signer: str = "rsa", dg2_container: str = lds.ISO19794_5,
                     data_groups=(1, 2), dg11: dict | None = None, dg12: dict | None = None,
                     hash_algorithm: str = "sha256", pace=None, aa: str | None = None,
-                    aa_hash: str = "sha256") -> Document:
+                    aa_hash: str = "sha256", ca: str = "ecdh-brainpoolP256r1", ca_cipher: str = "AES-128") -> Document:
         """Chip files for one document.  `data_groups` may add 11, 12, 14, 15; `aa` (a key kind of
         `AA_KEYS`) adds DG15 (default rsa-2048 when 15 is asked for), ECDSA AA adds DG14;
-        `pace`: PACEInfos for EF.CardAccess ("ECDH-GM-AES-128/13" or a list of them)."""
+        `pace`: PACEInfos for EF.CardAccess ("ECDH-GM-AES-128/13" or a list of them).
+        `ca`: the DG14 chip-authentication key when 14 is asked for: "ecdh-<curve>" or "dh-1024" /
+        "dh-2048" (RFC 5114 groups, X9.42 key); `ca_cipher`: its ChipAuthenticationInfo's cipher."""
         if variant not in VARIANTS:
             raise TestPkiError(f"unknown variant {variant!r}; one of {', '.join(VARIANTS)}")
         if signer not in SIGNERS:
@@ -424,9 +426,9 @@ class TestPki:
             files["DG15"] = lds.build_dg15(aa_key.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
         if 14 in dgs:
-            ca_key = ec.generate_private_key(ec.BrainpoolP256R1()) if 14 in data_groups else None
+            ca_key = make_ca_key(ca) if 14 in data_groups else None
             files["DG14"] = lds.build_dg14(_dg14_security_infos(
-                ca_key, secinfo.encode_active_auth_info(_ECDSA_OIDS[aa_hash]) if ecdsa_aa else None))
+                ca_key, secinfo.encode_active_auth_info(_ECDSA_OIDS[aa_hash]) if ecdsa_aa else None, ca_cipher))
         for n in dgs:
             if n not in (1, 2, 11, 12, 14, 15):
                 raise TestPkiError(f"DG{n} is not supported by the personaliser")
@@ -607,17 +609,38 @@ def _default_dg11(lines: list[str]) -> dict:
     return out
 
 
-def _dg14_security_infos(key: ec.EllipticCurvePrivateKey | None, aa_info: bytes | None = None) -> bytes:
-    """SecurityInfos: for chip authentication ChipAuthenticationPublicKeyInfo (id-PK-ECDH) and
-    ChipAuthenticationInfo (id-CA-ECDH-AES-CBC-CMAC-128, version 1); ActiveAuthenticationInfo."""
+_CA_CIPHERS = {"3DES": 1, "AES-128": 2, "AES-192": 3, "AES-256": 4}
+
+
+def make_ca_key(kind: str):
+    """A chip-authentication private key: "ecdh-<curve>" (e.g. ecdh-brainpoolP256r1) or "dh-1024" /
+    "dh-2048" (the RFC 5114 groups 1024/160 and 2048/224)."""
+    from cryptography.hazmat.primitives.asymmetric import dh
+    if kind.startswith("ecdh-") and kind[5:] in _EC_CURVES:
+        return ec.generate_private_key(_EC_CURVES[kind[5:]]())
+    if kind in ("dh-1024", "dh-2048"):
+        from drivers.emrtd import groups
+        import warnings
+        g = groups.standard(0 if kind == "dh-1024" else 1)
+        with warnings.catch_warnings():  # cryptography deprecates FFDH; passports still carry DH keys
+            warnings.simplefilter("ignore")
+            return dh.DHParameterNumbers(g.p, g.g, g.q).parameters().generate_private_key()
+    raise TestPkiError(f"unknown chip-authentication key {kind!r}: ecdh-<curve>, dh-1024 or dh-2048")
+
+
+def _dg14_security_infos(key, aa_info: bytes | None = None, cipher: str = "AES-128") -> bytes:
+    """SecurityInfos: for chip authentication ChipAuthenticationPublicKeyInfo (id-PK-ECDH or id-PK-DH)
+    and ChipAuthenticationInfo (id-CA-(EC)DH-<cipher>, version 1); ActiveAuthenticationInfo."""
     def oid(dotted: str) -> bytes:
         return core.ObjectIdentifier(dotted).dump()
     infos = []
     if key is not None:
+        agreement = 2 if isinstance(key, ec.EllipticCurvePrivateKey) else 1
         spki = key.public_key().public_bytes(serialization.Encoding.DER,
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
-        infos.append(tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.1.2"), spki]))
-        infos.append(tlv.encode(0x30, [oid("0.4.0.127.0.7.2.2.3.2.2"), core.Integer(1).dump()]))
+        infos.append(tlv.encode(0x30, [oid(f"0.4.0.127.0.7.2.2.1.{agreement}"), spki]))
+        infos.append(tlv.encode(0x30, [oid(f"0.4.0.127.0.7.2.2.3.{agreement}.{_CA_CIPHERS[cipher]}"),
+                                       core.Integer(1).dump()]))
     if aa_info is not None:
         infos.append(aa_info)
     return tlv.encode(0x31, infos)
@@ -665,8 +688,9 @@ def clone_chip(doc: Document) -> Document:
         cam_pem = _pem(ec.generate_private_key(type(curve)()))
     ca_pem = None
     if doc.ca_private_key:
-        curve = serialization.load_pem_private_key(doc.ca_private_key, None).curve
-        ca_pem = _pem(ec.generate_private_key(type(curve)()))
+        genuine = serialization.load_pem_private_key(doc.ca_private_key, None)
+        ca_pem = _pem(ec.generate_private_key(type(genuine.curve)()) if hasattr(genuine, "curve")
+                      else genuine.parameters().generate_private_key())
     return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=aa_pem,
                    cam_private_key=cam_pem, ca_private_key=ca_pem)
 

@@ -120,6 +120,22 @@ def test_genuine_chip_passes_chip_authentication_and_clone_fails(pki, pace):
     assert result.files["DG2"] == doc.files["DG2"]  # the read went on after re-opening the chip
 
 
+@pytest.mark.parametrize("ca,cipher", [("ecdh-brainpoolP256r1", "3DES"), ("ecdh-secp384r1", "AES-256"),
+                                       ("dh-2048", "AES-128"), ("dh-1024", "3DES"), ("dh-2048", "AES-192")])
+def test_chip_authentication_with_dh_and_every_cipher(pki, ca, cipher):
+    """CA v1 with DH (RFC 5114 groups, X9.42 keys in DG14) as well as ECDH, 3DES and AES; over BAC
+    and over PACE; the genuine chip passes, a clone (another key, same DG14) fails."""
+    for pace in (None, "ECDH-GM-AES-128/13"):
+        doc = pki.personalise(LINES, pace=pace, data_groups=(1, 2, 14), ca=ca, ca_cipher=cipher)
+        result = read_document(Link(_applet(doc)), MRZ_KEY, names=["DG1"])
+        agreement = "DH" if ca.startswith("dh") else "ECDH"
+        assert result.chip_auth.passed, result.chip_auth
+        assert result.chip_auth.method.startswith(f"CA-{agreement}-{cipher}"), result.chip_auth.method
+        assert result.files["EF.SOD"] == doc.files["EF.SOD"]  # read on under the CA keys
+        clone = read_document(Link(_applet(clone_chip(doc))), MRZ_KEY, names=["DG1"])
+        assert clone.chip_auth.status == "failed" and clone.files["DG1"] == doc.files["DG1"]
+
+
 def test_chip_authentication_can_be_skipped(pki):
     doc = pki.personalise(LINES, data_groups=(1, 2, 14))
     link = Link(_applet(doc))

@@ -88,27 +88,27 @@ class ChipAuthenticationError(Exception):
 
 
 def choose_ca(infos: secinfo.SecurityInfoSet):
-    """(ChipAuthenticationInfo or None, key info, curve, point) for CA v1 with ECDH, or raises
-    `ChipAuthenticationError` saying why not."""
+    """(ChipAuthenticationInfo or None, key info, group, public key) for CA v1 with ECDH (a curve and
+    a point) or DH (a DhGroup and y), or raises `ChipAuthenticationError` saying why not."""
     keys = []
     for k in infos.chip_auth_keys:
-        if k.protocol != secinfo.ID_PK + ".2":
+        if k.protocol not in (secinfo.ID_PK + ".1", secinfo.ID_PK + ".2"):
             continue
+        dh = k.protocol == secinfo.ID_PK + ".1"
         try:
-            keys.append((k, *groups.ec_public_key(k.public_key_der)))
+            keys.append((k, *(groups.dh_public_key if dh else groups.ec_public_key)(k.public_key_der)))
         except groups.GroupError as exc:
             raise ChipAuthenticationError(f"DG14 chip-authentication key: {exc}") from None
     if not keys:
-        dh = any(k.protocol == secinfo.ID_PK + ".1" for k in infos.chip_auth_keys)
-        raise ChipAuthenticationError("DG14 has only a DH chip-authentication key (not supported)" if dh
-                                      else "DG14 has no chip-authentication key")
-    infos_ecdh = [i for i in infos.chip_auth if i.agreement == "ECDH" and i.version == 1]
-    for info in infos_ecdh:
-        match = [k for k in keys if info.key_id is None or k[0].key_id == info.key_id]
+        raise ChipAuthenticationError("DG14 has no chip-authentication key")
+    runnable = [i for i in infos.chip_auth if i.version == 1]
+    for info in runnable:
+        match = [k for k in keys if (info.key_id is None or k[0].key_id == info.key_id)
+                 and (k[1].kind == "DH") == (info.agreement == "DH")]
         if len(match) == 1 or (match and info.key_id is not None):
             return (info, *match[0])
-    if infos.chip_auth and not infos_ecdh:
-        raise ChipAuthenticationError("DG14 offers only DH or unknown chip-authentication versions")
+    if infos.chip_auth and not runnable:
+        raise ChipAuthenticationError("DG14 offers only unknown chip-authentication versions")
     if len(keys) != 1:
         raise ChipAuthenticationError(f"DG14 has {len(keys)} keys and no ChipAuthenticationInfo naming one")
     return (None, *keys[0])
@@ -119,7 +119,8 @@ class ChipAuthentication:
 
     def __init__(self, info: secinfo.ChipAuthenticationInfo | None, key: secinfo.ChipAuthenticationPublicKeyInfo,
                  curve: groups.Curve, point, *, scalars: Iterator[int] | None = None):
-        self.protocol = info.protocol if info else DEFAULT_CA_PROTOCOL
+        self.protocol = info.protocol if info else (DEFAULT_CA_PROTOCOL if curve.kind != "DH"
+                                                     else secinfo.ID_CA + ".1.1")  # id-CA-DH-3DES-CBC-CBC
         self.cipher = info.cipher if info else "3DES"
         self.key_id = info.key_id if info and info.key_id is not None else key.key_id
         self.curve, self.point = curve, point
@@ -146,7 +147,8 @@ class ChipAuthentication:
                                crypto.kdf(k, crypto.MAC_COUNTER, self.cipher), 0, self.cipher)
 
     def describe(self) -> str:
-        return f"CA-ECDH-{self.cipher} ({self.curve.name}" + (f", keyId {self.key_id})" if self.key_id is not None else ")")
+        agreement = "DH" if self.curve.kind == "DH" else "ECDH"
+        return f"CA-{agreement}-{self.cipher} ({self.curve.name}" + (f", keyId {self.key_id})" if self.key_id is not None else ")")
 
 
 def authenticate(session, dg14: bytes, *, scalars: Iterator[int] | None = None) -> ChipAuthResult:

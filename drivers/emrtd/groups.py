@@ -384,6 +384,55 @@ ID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 ID_STANDARDIZED_DOMAIN_PARAMETERS = "0.4.0.127.0.7.1.2"  # BSI TR-03110: AlgorithmIdentifier {OID, INTEGER id}
 
 
+ID_DH_PUBLIC_NUMBER = "1.2.840.10046.2.1"   # X9.42 dhpublicnumber: DomainParameters {p, g, q, ...}
+ID_DH_KEY_AGREEMENT = "1.2.840.113549.1.3.1"  # PKCS #3 dhKeyAgreement: {p, g [, l]} (no q)
+
+
+def dh_group(p: int, g: int, q: int | None = None) -> DhGroup:
+    """The DH group of these parameters: a standardized one when p and g match (its q), else one
+    built from them; without q a safe-prime subgroup ((p-1)/2) is assumed. `GroupError` when g is
+    not of order q."""
+    for std in STANDARD.values():
+        if isinstance(std, DhGroup) and (std.p, std.g) == (p, g) and q in (None, std.q):
+            return std
+    if q is None:
+        q = (p - 1) // 2
+    if p < 3 or not 1 < g < p - 1 or pow(g, q, p) != 1:
+        raise GroupError("DH parameters: g is not of order q modulo p")
+    return DhGroup(f"DH-{p.bit_length()}", p, g, q)
+
+
+def dh_public_key(spki: bytes) -> tuple[DhGroup, int]:
+    """(group, y) of a DH SubjectPublicKeyInfo: X9.42 dhpublicnumber {p, g, q}, PKCS #3
+    dhKeyAgreement {p, g}, or BSI standardizedDomainParameters with a DH parameter id (0-2)."""
+    from asn1crypto import core
+
+    try:
+        outer = core.Sequence.load(bytes(spki), strict=True)
+        algorithm = core.Sequence.load(outer[0].dump(), strict=True)
+        oid = core.ObjectIdentifier.load(algorithm[0].dump()).dotted
+        public = core.BitString.load(outer[1].dump())
+        y = core.Integer.load(bytes(public.contents[1:]), strict=True).native
+        if oid == ID_STANDARDIZED_DOMAIN_PARAMETERS:
+            group = standard(core.Integer.load(algorithm[1].dump()).native)
+            if not isinstance(group, DhGroup):
+                raise GroupError("standardized domain parameters of a curve in a DH key")
+        elif oid in (ID_DH_PUBLIC_NUMBER, ID_DH_KEY_AGREEMENT):
+            params = core.Sequence.load(algorithm[1].dump(), strict=True)
+            p, g = core.Integer.load(params[0].dump()).native, core.Integer.load(params[1].dump()).native
+            q = core.Integer.load(params[2].dump()).native if oid == ID_DH_PUBLIC_NUMBER else None
+            group = dh_group(p, g, q)
+        else:
+            raise GroupError(f"not a DH public key (algorithm {oid})")
+    except GroupError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise GroupError(f"DH public key does not parse: {exc}") from None
+    if not group.contains(y):
+        raise GroupError(f"DH public key is not in the subgroup of {group.name}")
+    return group, y
+
+
 def ec_public_key(spki: bytes) -> tuple[Curve, tuple[int, int]]:
     """(curve, point) of an EC SubjectPublicKeyInfo: id-ecPublicKey with a named curve or explicit
     parameters of a known curve, or BSI standardizedDomainParameters with a parameter id (as

@@ -76,6 +76,7 @@ class ReadResult:
     active_auth: object | None = None   # aa.ActiveAuthResult when active authentication was considered
     chip_auth: object | None = None     # chipauth.ChipAuthResult after PACE-CAM
     attempts: int = 1                   # connections it took (read_with_retry: the card left the field)
+    cam: object | None = None           # the PACE-CAM result, kept when Chip Authentication then ran
 
 
 class ChipSession:
@@ -180,14 +181,21 @@ class ChipSession:
         short EF identifier; None when none of them finds the file."""
         name = "EF.CardAccess"
         select = Command(0x00, 0xA4, 0x02, 0x0C, CARD_ACCESS_FID.to_bytes(2, "big"))
-        for before in (None, Command(0x00, 0xA4, 0x00, 0x0C)):
-            try:
-                if before is not None:
-                    self.send(before, "SELECT MF")
-                self.send(select, f"SELECT {name}")
-            except StatusError:
-                continue
+        try:
+            self.send(select, f"SELECT {name}")
             return self._read_current(name)
+        except (FileNotFound, SecurityNotSatisfied):
+            # not there, or the eMRTD application is still selected: look in the MF itself
+            try:
+                self.send(Command(0x00, 0xA4, 0x00, 0x0C), "SELECT MF")
+                self.send(select, f"SELECT {name}")
+                return self._read_current(name)
+            except FileNotFound:
+                return None  # the MF has no EF.CardAccess: a BAC-only chip
+            except StatusError:
+                pass
+        except StatusError:
+            pass  # SELECT refused (6986, ...): this chip offers the file by short EF identifier only
         try:
             first = self._sfi_first_read(name, CARD_ACCESS_SFI)
         except StatusError:
@@ -403,10 +411,11 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
         try:
             data = step("EF.CardSecurity", lambda: session.read_master_file("EF.CardSecurity"))
         except (StatusError, SmError, PaddingError) as err:
-            result.chip_auth = chipauth.ChipAuthResult("failed", "PACE-CAM", f"EF.CardSecurity unreadable: {err}")
+            result.chip_auth = result.cam = chipauth.ChipAuthResult("failed", "PACE-CAM",
+                                                                    f"EF.CardSecurity unreadable: {err}")
             return
         result.files["EF.CardSecurity"] = data
-        result.chip_auth = step("CAM", lambda: chipauth.verify_cam(strategy.protocol, data))
+        result.chip_auth = result.cam = step("CAM", lambda: chipauth.verify_cam(strategy.protocol, data))
 
     attempt = time.perf_counter()
     try:
@@ -421,7 +430,7 @@ def read_document(transport: Transport, key: BacKey | pace.Can, names: list[str]
         for label in (strategy.name, "select", "EF.CardSecurity", "CAM"):
             result.timings_s.pop(label, None)
         result.timings_s[f"{strategy.name} (failed)"] = time.perf_counter() - attempt
-        result.chip_auth = None
+        result.chip_auth = result.cam = None
         result.files.pop("EF.CardSecurity", None)
         strategy = plan.fallback
         session.open(strategy, step)

@@ -159,20 +159,20 @@ def _authenticity(result, files: dict, verdict: pa.PassiveAuthResult, trust: Tru
         a = result.active_auth
         status, reason = bound(a.status, a.reason, "dg15_hash")
         out["active_auth"] = {"status": status, "reason": reason, "algorithm": a.algorithm}
-    c = result.chip_auth
-    if c is not None and c.method == "PACE-CAM":
-        status, reason = c.status, c.reason
+    cam, c = result.cam, result.chip_auth
+    if cam is not None:
+        status, reason = cam.status, cam.reason
         if status == "passed" and "EF.CardSecurity" in files:
             cs = card_security.verify(files["EF.CardSecurity"], trust)
             if not cs.passed:
                 status, reason = "failed", f"{reason}; EF.CardSecurity fails passive authentication: " \
                                            + "; ".join(cs.reasons)
         out["pace_cam"] = {"status": status, "reason": reason}
-        if "DG14" in files:
-            out["chip_auth"] = {"status": "not_checked", "reason": "not run: PACE-CAM authenticated the chip"}
-    elif c is not None:
+    if c is not None and c is not cam:
         status, reason = bound(c.status, c.reason, "dg14_hash")
         out["chip_auth"] = {"status": status, "reason": reason, "method": c.method}
+    elif cam is not None and "DG14" in files:
+        out["chip_auth"] = {"status": "not_checked", "reason": "not run: PACE-CAM authenticated the chip"}
     elif "DG14" in files:
         out["chip_auth"] = {"status": "not_offered", "reason": "DG14 holds no chip-authentication key"}
     return out

@@ -129,7 +129,8 @@ class EmrtdApplet:
     def __init__(self, files: dict[str, bytes], key: BacKey, profile: ChipProfile | None = None,
                  faults: Faults | None = None, seed: int | None = None, *, can: str | None = None,
                  aa: AaSigner | None = None, cam_key=None, ca_key=None):
-        """`seed` makes the chip's challenges and keys repeat from every reset (benchmark replays only).
+        """`seed` makes the chip's challenges and keys repeat from every reset and every MSE:Set AT
+        (benchmark replays only).
         `files` may hold EF.CardAccess (a PACE chip) and EF.CardSecurity; `can` adds the CAN as a PACE
         password; `aa` is the Active Authentication key (INTERNAL AUTHENTICATE); `cam_key` the static
         chip-authentication private key for PACE-CAM (an EC private key or its scalar); `ca_key` the
@@ -152,9 +153,13 @@ class EmrtdApplet:
         self.cam_key = cam_key.private_numbers().private_value if hasattr(cam_key, "private_numbers") else cam_key
         self.dg14 = secinfo.parse_dg14(files["DG14"]) if "DG14" in files else None
         self.ca_key = self.ca_curve = None
-        if ca_key is not None:
+        if ca_key is not None and hasattr(ca_key, "curve"):
             self.ca_key = ca_key.private_numbers().private_value
             self.ca_curve = groups.CURVES_BY_NAME[ca_key.curve.name]
+        elif ca_key is not None:  # a DH key (Chip Authentication with DH)
+            numbers = ca_key.private_numbers()
+            pn = numbers.public_numbers.parameter_numbers
+            self.ca_key, self.ca_curve = numbers.x, groups.dh_group(pn.p, pn.g, pn.q)
         self._next_session = None
         self.ops: list[tuple[str, int]] = []  # public-key operations of the last command (timing model)
         self.profile = profile or ChipProfile()
@@ -270,6 +275,8 @@ class EmrtdApplet:
     # ----------------------------------------------------------------- PACE
     def _mse_set_at(self, cmd: Command) -> bytes:
         self.app_selected, self.current = False, None
+        if self.seed is not None:  # a replayed PACE gets the same chip randoms (benchmark replays)
+            self.random_bytes = random.Random(self.seed).randbytes
         self.pace = CardPace(self.card_access, self.passwords, self.random_bytes, self.profile.pace_fault,
                              self.cam_key, ops=self.ops)
         return _sw(self.pace.set_at(cmd.data))
@@ -400,8 +407,8 @@ class EmrtdApplet:
         except tlv.TlvError:
             return b"", SW_WRONG_DATA
         offered = {secinfo.encode_oid(i.protocol): i for i in self.dg14.chip_auth}
-        if not offered:  # a key without ChipAuthenticationInfo: id-CA-ECDH-3DES-CBC-CBC
-            offered = {secinfo.encode_oid(secinfo.ID_CA + ".2.1"): None}
+        if not offered:  # a key without ChipAuthenticationInfo: id-CA-(EC)DH-3DES-CBC-CBC
+            offered = {secinfo.encode_oid(secinfo.ID_CA + (".1.1" if self.ca_curve.kind == "DH" else ".2.1")): None}
         if objs.get(0x80) not in offered:
             return b"", 0x6A88
         info = offered[objs[0x80]]
@@ -422,7 +429,7 @@ class EmrtdApplet:
         except (tlv.TlvError, StopIteration, groups.GroupError):
             return b"", SW_WRONG_DATA
         k = self.ca_curve.shared_secret(self.ca_curve.mul(self.ca_key, point))
-        self.ops.append(("ec", self.ca_curve.p.bit_length()))
+        self.ops.append(("dh" if self.ca_curve.kind == "DH" else "ec", self.ca_curve.p.bit_length()))
         block = 8 if cipher == "3DES" else 16
         self._next_session = _CardSession(crypto.kdf(k, crypto.ENC_COUNTER, cipher),
                                           crypto.kdf(k, crypto.MAC_COUNTER, cipher), bytes(block), cipher)
