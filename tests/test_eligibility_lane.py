@@ -36,7 +36,7 @@ def test_screening_and_eligibility_paths_through_the_gate(lane):
 
         # A control-list hit: the screen says what any referral says; the officer gets the entry.
         n = len(c.records)
-        walk(lane, "watchlisted", patience_s=2.0)
+        walk(lane, "watchlisted", patience_s=1.0)
         r = last_record(app, n)
         assert r.outcome == "refused_document" and r.reasons == [Reason.CONTROL_LIST_HIT.value], r.as_dict()
         assert r.document["control_list"]["hits"][0]["entry"] == "CL-0001"
@@ -48,7 +48,7 @@ def test_screening_and_eligibility_paths_through_the_gate(lane):
 
         # A foreigner on an arrival gate that serves foreigners on departure only.
         n = len(c.records)
-        walk(lane, "foreigner", patience_s=2.0)
+        walk(lane, "foreigner", patience_s=1.0)
         r = last_record(app, n)
         assert r.outcome == "refused_document" and r.reasons == [Reason.FOREIGNER_NOT_SERVED.value], r.as_dict()
 
@@ -64,7 +64,7 @@ def test_screening_and_eligibility_paths_through_the_gate(lane):
         walk(lane, "genuine", "lin")
         first = last_record(app, n)
         assert first.outcome == "cleared", first.as_dict()
-        walk(lane, "repeat", patience_s=2.0)
+        walk(lane, "repeat", patience_s=1.0)
         again = last_record(app, n + 1)
         assert again.outcome == "refused_document" and again.reasons == [Reason.DOC_ALREADY_USED.value]
         assert again.document["reuse"]["central"] == "skipped: no central link"
@@ -91,3 +91,25 @@ def test_screening_and_eligibility_paths_through_the_gate(lane):
         assert "bad_signature" in c.last_health["control_list"]
         lists.publish_control_list(bundles, key, serial=4)
         assert wait_for(lambda: c.machine.state == "idle", 10), c.machine.state
+
+
+def test_issuing_states_residents_per_direction_and_enrolment_per_category(lane, tmp_path):
+    """The same lane as a departure gate that serves TWN documents only, residents on arrival only,
+    and foreigners only once enrolled."""
+    text = lane.config_path.read_text().replace('direction = "arrival"', 'direction = "departure"')
+    text = text.replace("[eligibility]\n", '[eligibility]\nissuing_states = ["TWN"]\nresidents_on = ["arrival"]\n'
+                                           'enrolment_required = ["foreigner"]\n', 1)
+    (tmp_path / "gate.toml").write_text(text)
+    cfg = config.load_gate(tmp_path / "gate.toml")
+    with RunningGate(cfg) as app:
+        c = app.controller
+        n = len(c.records)
+        walk(lane, "resident", patience_s=1.0)
+        r = last_record(app, n)
+        assert r.reasons == [Reason.ISSUER_NOT_ACCEPTED.value, Reason.RESIDENT_NOT_SERVED.value], r.as_dict()
+        assert r.document["traveller_class"] == "resident"
+        walk(lane, "genuine", "devries", patience_s=1.0)
+        r = last_record(app, n + 1)
+        assert r.reasons == [Reason.ISSUER_NOT_ACCEPTED.value, Reason.NOT_ENROLLED.value], r.as_dict()
+        # Neither refers the traveller to an officer by itself; the issuing state does.
+        assert [a.reason for a in c.alerts if a.passage_id == r.passage_id] == [Reason.ISSUER_NOT_ACCEPTED.value]
