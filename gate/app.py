@@ -19,6 +19,7 @@ from drivers.emrtd.pcsc import PcscReader
 from drivers.fingerprint.driver import FingerprintScanner
 from drivers.hotplug import HotplugMonitor, watch_configured
 from drivers.mrz_reader.driver import MrzReader
+from drivers.page_scanner.driver import PageScanner
 from drivers.screen.driver import Screen
 from drivers.screen.kiosk import build_screen
 from gate.config import GateConfig
@@ -90,7 +91,15 @@ class GateApp:
         self.door = DoorController.from_config(cfg.devices.door, cfg.timeouts.door_travel_s, lock_on_stop=True,
                                                emit=lambda ev: call(self.controller.door_event, ev),
                                                alive=lambda: self.controller.alive())
-        self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, emit=lambda ev: call(self.controller.mrz_event, ev))
+        # The serial MRZ reader, the page scanner or both: the page scanner emits the reader's events.
+        mrz_sink = lambda ev: call(self.controller.mrz_event, ev)  # noqa: E731
+        self.mrz = MrzReader.from_config(cfg.devices.mrz_reader, emit=mrz_sink) if cfg.devices.mrz_reader else None
+        self.page_scanner = (PageScanner.from_config(cfg.devices.page_scanner, emit=mrz_sink)
+                             if cfg.devices.page_scanner else None)
+        readers = tuple(r for r in (self.mrz, self.page_scanner) if r is not None)
+        if not readers:
+            raise ConfigError(cfg.source or "(gate config)", "devices.mrz_reader", "nothing",
+                              "an MRZ reader, a page scanner (devices.page_scanner), or both")
         self.chip_reader = PcscReader.from_config(cfg.devices.chip_reader)
         self.camera = Camera.from_config(cfg.devices.camera, emit=lambda ev: call(self.controller.device_event, ev))
         self.scanner = FingerprintScanner.from_config(cfg.devices.fingerprint,
@@ -106,11 +115,11 @@ class GateApp:
                               "a template key: eligibility.require_fingerprint needs enrolled templates")
         self.enrolment = finger.store if finger else None
         # The outbox too: a full one takes the lane out of service before a record could be lost.
-        required = (self.mrz, self.chip_reader, self.camera, self.outbox) + ((self.scanner,) if finger else ())
-        devices = Devices(self.door, self.mrz, ChipStep(cfg, load_trust(cfg), self.chip_reader),
+        required = (*readers, self.chip_reader, self.camera, self.outbox) + ((self.scanner,) if finger else ())
+        devices = Devices(self.door, readers[0], ChipStep(cfg, load_trust(cfg), self.chip_reader),
                           FaceStep(cfg, self.camera), finger, self.screen, required)
         self.controller = GateController(cfg, self.reactor, devices, store=self.outbox, audit=self.audit)
-        for component in (self.door, self.mrz, self.chip_reader, self.camera, self.scanner, self.screen):
+        for component in (self.door, *readers, self.chip_reader, self.camera, self.scanner, self.screen):
             self.reactor.add(component)
         self.hotplug = self._hotplug()
         self.reactor.service("passage", self.controller.serve)
@@ -124,7 +133,7 @@ class GateApp:
 
     def _hotplug(self) -> HotplugMonitor | None:
         """Watch the serial devices that have a configured `usb_id`: a removal is seen at once."""
-        transports = {"door": self.door.transport, "mrz_reader": self.mrz.transport,
+        transports = {"door": self.door.transport, **({"mrz_reader": self.mrz.transport} if self.mrz else {}),
                       "fingerprint": self.scanner.transport}
         watched = {name: t for name, t in transports.items() if getattr(self.cfg.devices, name).usb_id}
         if not watched:

@@ -17,6 +17,7 @@ from drivers.door.config import DoorConfig
 from drivers.emrtd.config import ChipReaderConfig
 from drivers.fingerprint.config import FingerprintConfig
 from drivers.mrz_reader.config import MrzReaderConfig
+from drivers.page_scanner.config import PageScannerConfig
 from drivers.screen.config import ScreenConfig
 from sync.config import SyncConfig
 
@@ -32,7 +33,9 @@ class GateIdentity:
 @dataclass(frozen=True, kw_only=True)
 class Devices:
     door: DoorConfig = opt()
-    mrz_reader: MrzReaderConfig = opt()
+    mrz_reader: MrzReaderConfig | None = opt(None, doc="the serial MRZ reader; configure it, the page scanner or both")
+    page_scanner: PageScannerConfig | None = opt(None, doc="a document camera whose page images the two-engine MRZ "
+                                                           "pipeline reads (docs/mrz_reader.md)")
     chip_reader: ChipReaderConfig = opt()
     camera: CameraConfig = opt()
     fingerprint: FingerprintConfig = opt()

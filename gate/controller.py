@@ -747,7 +747,7 @@ class GateController:
         optical = read.mrz
         record.document = {"type": optical.doc_type, "issuer": optical.issuer, "nationality": optical.nationality,
                            "number": optical.document_number}
-        chip = await self._blocking(self.dev.chip.read, optical)
+        chip = await self._blocking(self.dev.chip.read_page, read)
         record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in chip.timings_s.items()})
         if chip.error:
             record.document["chip_error"] = chip.error

@@ -61,6 +61,28 @@ class ChipStep:
         self.policy = pa.DEFAULT_POLICY  # the gate always reads the MRZ and requires current CRLs
         self.reader = reader
 
+    #: A chip that refuses the key with one of these was given a wrong MRZ: the next candidate is tried.
+    KEY_REFUSED = ("AuthenticationFailed", "ChipAuthenticationMismatch", "PaceError")
+
+    def read_page(self, read, *args) -> ChipOutcome:
+        """`read` (drivers.mrz_reader.driver.MrzRead) with its candidates: each MRZ in rank order until
+        the chip accepts its key (a page scanner's conflict gives two). The chip's DG1 is compared
+        with the printed MRZ only for a read both engines agree on; otherwise that check is advisory."""
+        from dataclasses import replace
+
+        policy = self.policy
+        if not read.printed_agreed:
+            self.policy = replace(policy, required=policy.required - {pa.DG1_MRZ},
+                                  advisory=policy.advisory | {pa.DG1_MRZ})
+        try:
+            for optical in (read.mrz, *read.alternatives):
+                out = self.read(optical, *args)
+                if not (out.error or "").startswith(self.KEY_REFUSED):
+                    break
+            return out
+        finally:
+            self.policy = policy
+
     def read(self, optical: _mrz.Mrz) -> ChipOutcome:
         out = ChipOutcome(traveller_id=f"{optical.issuer}:{optical.document_number}")
         deadline = self.cfg.timeouts.chip_read_s

@@ -10,7 +10,7 @@ import pytest
 
 from core import messages
 from drivers.screen import views
-from drivers.screen.driver import STATE_MESSAGES
+from drivers.screen.driver import REST_STATES, STATE_MESSAGES
 from drivers.screen.kiosk import KioskScreen
 from sync import record as rec
 from sync.outbox import Outbox
@@ -97,19 +97,25 @@ def test_every_message_in_every_language(page, screen):
                 shot(page, f"message/{mid}.{lang}")
 
 
-def test_every_lane_state_shows_its_message(page, screen):
+def test_every_lane_state_shows_its_message_in_every_language(page, screen):
     from gate.passage import DOORS
 
-    for state in DOORS:
-        mid, on_entry = STATE_MESSAGES[state]
-        _fresh_visit(screen)
-        screen.passage("p-state", "TWN")
-        screen.lane_state(state)
-        if not on_entry:
-            screen.show(mid, "zh-TW")          # gate logic shows it in these states
-        page.wait_for_function("([s, m]) => document.body.dataset.state === s && document.body.dataset.message === m",
-                               arg=[state, mid], timeout=5000)
-        shot(page, f"state/{state}")
+    issuer = {"zh-TW": "TWN", "en": "GBR", "ja": "JPN", "ko": "KOR"}   # the document picks the language
+    for lang in LANGS:
+        for state in DOORS:
+            mid, on_entry = STATE_MESSAGES[state]
+            _fresh_visit(screen)
+            screen.passage("p-state", issuer[lang])
+            screen.lane_state(state)
+            if not on_entry:
+                screen.show(mid, "zh-TW")          # gate logic shows it in these states
+            page.wait_for_function("([s, m]) => document.body.dataset.state === s && document.body.dataset.message === m",
+                                   arg=[state, mid], timeout=5000)
+            shown = page.evaluate("[document.getElementById('message').textContent, document.documentElement.lang]")
+            expected_lang = "zh-TW" if state in REST_STATES else lang     # a state of rest ends the visit
+            assert shown == [messages.text(mid, expected_lang), expected_lang], (state, lang, shown)
+            if lang == "zh-TW":
+                shot(page, f"state/{state}")
 
 
 @pytest.mark.parametrize("high_contrast", [False, True], ids=["normal", "high-contrast"])

@@ -27,6 +27,17 @@ class MrzRead:
     lines: tuple[str, ...]
     mrz: mrz_parser.Mrz | None  # parsed with strict=False: check-digit verdicts inside
     error: str | None  # not an MRZ at all (wrong shape, bad characters)
+    # How the page scanner (drivers.page_scanner) read it: "device" is this reader's own OCR;
+    # agree | single | conflict come from its two engines (icao9303.mrz_ocr).
+    agreement: str = "device"
+    alternatives: tuple[mrz_parser.Mrz, ...] = ()  # other candidates to try against the chip, ranked
+    partial: bool = False      # glare hid a line: only the lines with the key were read
+
+    @property
+    def printed_agreed(self) -> bool:
+        """May the chip's DG1 be compared with this printed MRZ? Only for a whole MRZ both engines
+        (or the reader's own OCR) read alike."""
+        return self.agreement in ("device", "agree") and not self.partial
 
 
 class MrzReader(Component):
