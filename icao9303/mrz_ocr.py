@@ -252,6 +252,8 @@ def _confidence(reads: list[LineRead]) -> float | None:
         if r.probs is None:
             return None
         for c, p in zip(r.text, r.probs):
+            if c not in ALPHABET:
+                continue
             logs.append(math.log(max(p[ALPHABET.index(c)], 1e-9)))
     return sum(logs) / len(logs) if logs else None
 
