@@ -794,3 +794,11 @@ def test_card_access_read_with_short_apdus_on_a_chip_without_extended_length(pki
         link = Link(_applet(doc, ChipProfile(extended_length=False, card_access_select=select)))
         result = read_document(link, MRZ_KEY, chunk=65536)
         assert result.access_control == "PACE" and result.files == doc.files
+
+
+def test_openssl_fast_multiplication_equals_the_ladder():
+    """groups.Curve.mul's OpenSSL path (P-256/384/521) gives the ladder's point for any point and scalar."""
+    for c in groups.CURVES_BY_NAME.values():
+        pt = c.mul_ladder(c.random_scalar(), c.generator)
+        for k in (1, 2, c.n - 2, c.n - 1, c.n, c.random_scalar(), c.random_scalar()):
+            assert c.mul(k, pt) == c.mul_ladder(k, pt), (c.name, k)

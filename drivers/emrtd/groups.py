@@ -15,6 +15,12 @@ secret scalar is ephemeral (one PACE run), on the simulated chip nothing is secr
 Both kinds of group share one interface (`Group`): `generator`, `mul(k, P)`, `add(P, Q)`,
 `encode(P)`, `decode(data)` (validated), `shared_secret(P)` (x coordinate or the DH value, fixed
 length), `random_scalar()`.
+
+Fast path: on NIST P-256, P-384 and P-521 (where OpenSSL's optimised code runs), k·P for any point
+P (a mapped generator included) is taken from two OpenSSL ECDH exchanges: x(k·P) and x((k+1)·P);
+y is the square root (p ≡ 3 mod 4) whose sign makes (x, y) + P land on x((k+1)·P). 3-5 times
+faster than the Python ladder, which stays the fallback (brainpool curves, where OpenSSL's generic
+code is no faster; edge cases) and the reference the tests compare it with.
 """
 from __future__ import annotations
 
@@ -91,6 +97,35 @@ class Curve:
         k %= self.n
         if k == 0 or pt is None:
             return None
+        fast = self._mul_openssl(k, pt)
+        return fast if fast is not None else self.mul_ladder(k, pt)
+
+    def _mul_openssl(self, k: int, pt: Point) -> Point:
+        """k·pt from OpenSSL's ECDH (x of k·pt and of (k+1)·pt), or None to use the ladder."""
+        make = _openssl_curve(self.name)
+        p = self.p
+        if make is None or p % 4 != 3 or k >= self.n - 1:
+            return None
+        try:
+            from cryptography.hazmat.primitives.asymmetric import ec
+            curve = make()
+            peer = ec.EllipticCurvePublicNumbers(pt[0], pt[1], curve).public_key()
+            x1 = int.from_bytes(ec.derive_private_key(k, curve).exchange(ec.ECDH(), peer), "big")
+            x2 = int.from_bytes(ec.derive_private_key(k + 1, curve).exchange(ec.ECDH(), peer), "big")
+        except (ValueError, TypeError):
+            return None
+        rhs = (x1 * x1 * x1 + self.a * x1 + self.b) % p
+        y = pow(rhs, (p + 1) // 4, p)
+        if y * y % p != rhs:
+            return None
+        found = [c for c in ((x1, y), (x1, p - y)) if (self.add(c, pt) or (None,))[0] == x2]
+        return found[0] if len(found) == 1 else None
+
+    def mul_ladder(self, k: int, pt: Point) -> Point:
+        """k * pt by double-and-add in Python (any curve)."""
+        k %= self.n
+        if k == 0 or pt is None:
+            return None
         p, a = self.p, self.a
         px, py = pt
         # left-to-right double-and-add in Jacobian coordinates (X, Y, Z) = (x Z^2, y Z^3)
@@ -161,6 +196,26 @@ class Curve:
         if pt is None:
             raise GroupError(f"{self.name}: shared secret is the point at infinity")
         return pt[0].to_bytes(self.size, "big")
+
+
+def _openssl_curve(name: str):
+    """The `cryptography` curve class of this name, if OpenSSL has it (cached)."""
+    if name not in _OPENSSL_CURVES:
+        from cryptography.hazmat.primitives.asymmetric import ec
+        # only where OpenSSL's optimised code wins: its generic code (brainpool, P-192) is no faster
+        # than the ladder once the two exchanges and the key derivation are counted
+        make = {"secp256r1": ec.SECP256R1, "secp384r1": ec.SECP384R1, "secp521r1": ec.SECP521R1}.get(name)
+        if make is not None:
+            try:
+                k = ec.derive_private_key(2, make())
+                k.exchange(ec.ECDH(), k.public_key())
+            except Exception:  # noqa: BLE001 (an OpenSSL build without this curve)
+                make = None
+        _OPENSSL_CURVES[name] = make
+    return _OPENSSL_CURVES[name]
+
+
+_OPENSSL_CURVES: dict = {}
 
 
 @dataclass(frozen=True)
