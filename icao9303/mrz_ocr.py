@@ -390,7 +390,9 @@ def _fuse(a: Fitted, b: Fitted, today: _dt.date | None) -> Fitted | None:
 def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decision:
     """`a` is the primary engine (ranked first in a conflict), `b` the cross-check.
 
-    agree     both read the same MRZ (every line both read), every check digit verified
+    agree     both read the same MRZ (every line both read), every check digit verified; or they
+              differ only where `a` reads a letter as its look-alike digit (PRIMARY_BIAS, where
+              `a` has no say) and `b`'s read verifies
     single    only one engine's read verifies (or both do, with the same key but another
               difference): accepted, but not used for the printed-versus-chip comparison
     conflict  both verify with different keys: both keys go to the chip, `a`'s first
@@ -400,9 +402,10 @@ def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decisi
     va, vb = a.valid, b is not None and b.valid
     if va and vb:
         if a.mrz.bac_mrz_information != b.mrz.bac_mrz_information:
-            if _bias_only(a, b):   # the difference is the primary's known bias: the other's read first
-                return Decision("conflict", (b.mrz, a.mrz), a.partial or b.partial, engines,
-                                f"both verify; they differ only where {a.engine} reads a letter as its look-alike digit")
+            if _bias_only(a, b):   # the primary has no say where its bias speaks: the other's read stands
+                return Decision("agree", (b.mrz,), b.partial, engines,
+                                f"both verify; they differ only where {a.engine} reads a letter as its look-alike "
+                                f"digit (its known bias): {b.engine}'s letters stand")
             return Decision("conflict", (a.mrz, b.mrz), a.partial or b.partial, engines,
                             "both engines verify with different keys")
         if _same_text(a, b):
