@@ -53,6 +53,7 @@ from simulators.door import DoorSimulator
 from simulators.fingerprint_scanner import FingerprintScannerSim
 from simulators.fingerprint_synth import FingerGenerator
 from simulators.mrz_reader import MrzReaderSimulator
+from simulators.page_scanner import PageScannerSim
 from simulators.services import pcscd_with_vpcd
 from simulators.testpki import VARIANTS, Document, TestPki
 
@@ -167,6 +168,8 @@ class Lane:
         self.gate_id = gate_id
         self.config_path = Path(config_path).resolve() if config_path else self.workdir / "gate.toml"
         self.sync = sync
+        self.mrz_source = "serial"     # serial | page | both: the gate's MRZ source(s); set it before start()
+        self.page_scanner: PageScannerSim | None = None
         self.signing_key = signing_key
         if chip_timing is None:
             chip_timing = ContactlessTiming.realistic() if profile == "realistic" else ContactlessTiming.zero()
@@ -199,6 +202,8 @@ class Lane:
                                                           watchdog_ms=1000, seed=self.seed))
             self.mrz = stack.enter_context(MrzReaderSimulator(self.workdir / "mrz.tty", profile=self.profile,
                                                               seed=self.seed))
+            if self.mrz_source != "serial":   # a document camera over the reader's glass
+                self.page_scanner = stack.enter_context(PageScannerSim(seed=self.seed))
             self.fingerprint = stack.enter_context(FingerprintScannerSim(
                 self.workdir / "fingerprint.tty", seed=self.seed, timing="zero" if zero else "realistic",
                 first_impression=ENROLMENT_IMPRESSIONS))
@@ -273,6 +278,9 @@ class Lane:
             applet = EmrtdApplet(doc.files, BacKey.from_mrz(mrzmod.parse(doc.mrz_lines)))
             self.card = VirtualCard(applet, PORTS[CHIP_SLOT], timing=self.chip_timing).start()
         self.mrz.place(doc.mrz_lines)
+        if self.page_scanner is not None:      # the data page on the glass, at a random angle
+            holder = next((p.key for p in PEOPLE if p.document_number in doc.mrz_lines[1]), PEOPLE[0].key)
+            self.page_scanner.place_document(doc.mrz_lines, holder)
 
     def take_passport(self) -> None:
         """Take the passport off the reader: MRZ reader reports removal, the card leaves pcscd.
@@ -280,6 +288,8 @@ class Lane:
         Returns once pcscd has seen the card go (at most CARD_GONE_S), so the next passport is a
         new insertion for the gate, never the same card seemingly still present."""
         self.mrz.remove()
+        if self.page_scanner is not None:
+            self.page_scanner.remove()
         with self._card_lock:
             self._remove_card()
             self.document = None
@@ -332,8 +342,7 @@ port = {_q(self.door.path)}
 watchdog_ms = 1000
 beams = {self.door.beam_count}
 
-[devices.mrz_reader]
-port = {_q(self.mrz.path)}
+{_mrz_sections(self)}
 
 [devices.chip_reader]
 reader = {_q(READER_NAMES[CHIP_SLOT])}
@@ -368,6 +377,13 @@ face_capture_s = 8
         self.config_path.parent.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(text)
         return load_gate(self.config_path)
+
+
+def _mrz_sections(lane: Lane) -> str:
+    """The gate's MRZ source(s) in its config: the serial reader, the page scanner or both."""
+    serial = f"[devices.mrz_reader]\nport = {_q(lane.mrz.path)}\n"
+    page = f"[devices.page_scanner]\nsource = {_q(lane.page_scanner.url)}\n" if lane.page_scanner else ""
+    return (serial if lane.mrz_source != "page" else "") + page
 
 
 def _q(s: str) -> str:
