@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from drivers.page_scanner.locate import Band, locate
-from drivers.page_scanner.recognise import PaddleRecogniser, TesseractRecogniser, _nearest_length
+from drivers.page_scanner.recognise import PaddleRecogniser, TesseractRecogniser, nearest_length
 from icao9303.mrz_ocr import LENGTH, Decision, Fitted, LineRead, decide, fit
 
 ENGINES = ("both", "ppocr", "tesseract")
@@ -109,7 +109,7 @@ class MrzPageReader:
         elif len(band.lines) >= 3:
             n = LENGTH["TD1"]
         elif hasattr(engine, "raw_length"):
-            n = _nearest_length(max(engine.raw_length(s) for s in band.lines))
+            n = nearest_length(max(engine.raw_length(s) for s in band.lines))
         else:
             n = None
         return [engine.read(strip, n) for strip in band.lines]

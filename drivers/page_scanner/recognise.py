@@ -35,7 +35,7 @@ class _Decoded:
     probs: np.ndarray      # (len(text), 37): each character's posterior over ALPHABET
 
 
-def _nearest_length(n: int, choices=LENGTHS) -> int:
+def nearest_length(n: int, choices=LENGTHS) -> int:
     return min(choices, key=lambda c: abs(c - n))
 
 
@@ -140,7 +140,7 @@ class PaddleRecogniser:
     def read(self, strip: np.ndarray, length: int | None = None) -> LineRead:
         lp = self._logits(strip)
         raw = self.greedy(lp)
-        n = length or _nearest_length(len(raw))
+        n = length or nearest_length(len(raw))
         if lp.shape[0] < n:
             return LineRead(raw, raw, None)
         d = self.decode_exact(lp, n)
