@@ -460,12 +460,12 @@ def compose_td3(*, doc_type: str = "P", issuer: str, surname: str, given_names: 
                 expiry_date: str, personal_number: str = "") -> list[str]:
     """Build a valid TD3 MRZ (used by the test PKI and tests)."""
     names = _name_field(surname, given_names, 39)
-    line1 =_pad(doc_type, 2) +_pad(issuer, 3) + names
-    doc =_pad(document_number, 9)
-    pn =_pad(personal_number, 14)
+    line1 = _pad(doc_type, 2) + _pad(issuer, 3) + names
+    doc = _pad(document_number, 9)
+    pn = _pad(personal_number, 14)
     pn_cd = "<" if set(pn) == {"<"} else str(check_digit(pn))
-    body = (doc + str(check_digit(doc)) +_pad(nationality, 3) + birth_date
-            + str(check_digit(birth_date)) +_pad(sex, 1) + expiry_date
+    body = (doc + str(check_digit(doc)) + _pad(nationality, 3) + birth_date
+            + str(check_digit(birth_date)) + _pad(sex, 1) + expiry_date
             + str(check_digit(expiry_date)) + pn + pn_cd)
     comp = body[0:10] + body[13:20] + body[21:43]
     return [line1, body + str(check_digit(comp))]
