@@ -5,7 +5,10 @@ what OpenCV's FFmpeg backend opens: `cv2.VideoCapture(sim.url)`); `GET
 /frame.jpg` is one snapshot. Frames are composed from real face photos
 (biometrics.assets, or any images passed in) with motion, lighting and pose:
 
-  traveller      one live face: sway, approach, roll, yaw, changing light, blinks
+  traveller      one live face: sway, approach, roll, yaw, changing light, blinks (every 3.3 s on
+                 its own, or, with `set_scene(..., actions="asked")`, only when `blink()` is
+                 called: a traveller who blinks when the screen asks); `turn("left"|"right")`
+                 turns the head for a second
   no_face        the empty lane
   two_faces      the traveller and a second person behind (tailgating, shoulder surfing)
   printed_photo  a photo on paper held up: white border, paper texture, flat
@@ -100,6 +103,36 @@ def load_face(image: np.ndarray) -> FacePatch:
     return FacePatch(patch, closed, alpha, photo)
 
 
+BLINK_S = 0.3          # a deliberate blink, as when asked to
+TURN_S = (0.4, 0.6, 0.4)   # a head turn asked for: turning, holding, turning back
+TURN_DEG = 25.0
+
+
+class Acts:
+    """What a person in front of the camera was asked to do and did: blinks and head turns, each
+    at a scene time (seconds since the scene began). Thread-safe enough: lists only grow."""
+
+    def __init__(self):
+        self.blinks: list[float] = []
+        self.turns: list[tuple[float, int]] = []   # (start, +1 left / -1 right)
+
+    def eyes_closed(self, t: float) -> bool:
+        return any(0.0 <= t - b < BLINK_S for b in self.blinks[-4:])
+
+    def yaw(self, t: float) -> float:
+        """Degrees added to the natural sway while a turn is under way."""
+        rise, hold, fall = TURN_S
+        for start, sign in self.turns[-3:]:
+            dt = t - start
+            if 0.0 <= dt < rise:
+                return sign * TURN_DEG * dt / rise
+            if rise <= dt < rise + hold:
+                return sign * TURN_DEG
+            if rise + hold <= dt < rise + hold + fall:
+                return sign * TURN_DEG * (1 - (dt - rise - hold) / fall)
+        return 0.0
+
+
 class SceneRenderer:
     """Draws the frames of every scene at any time t; deterministic for a seed."""
 
@@ -128,32 +161,37 @@ class SceneRenderer:
         cv2.putText(bg, "GATE 4", (self.w - 160, 95), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (240, 240, 240), 2)
         return np.clip(bg + rng.normal(0, 2, bg.shape), 0, 255).astype(np.uint8)
 
-    def render(self, scene: str, t: float, face: int = 0) -> np.ndarray:
+    def render(self, scene: str, t: float, face: int = 0, acts: "Acts | None" = None) -> np.ndarray:
+        """`acts`: the blinks and head turns asked of the person (scene time); None: they blink on their own."""
         if scene not in SCENES:
             raise ValueError(f"scene must be one of {SCENES}, not {scene!r}")
         frame = self.background.copy()
         main = self.faces[face % len(self.faces)]
         if scene == "traveller":
-            self._person(frame, main, t, (self.w * 0.5, self.h * 0.45), 1.0)
+            self._person(frame, main, t, (self.w * 0.5, self.h * 0.45), 1.0, acts=acts)
         elif scene == "two_faces":
             other = self.faces[(face + 1) % len(self.faces)]
             self._person(frame, other, t + 1.7, (self.w * 0.78, self.h * 0.36), 0.62)
-            self._person(frame, main, t, (self.w * 0.42, self.h * 0.47), 0.95)
+            self._person(frame, main, t, (self.w * 0.42, self.h * 0.47), 0.95, acts=acts)
         elif scene == "printed_photo":
             self._printed_photo(frame, main, t)
         elif scene == "screen_replay":
-            self._screen(frame, main, t)
+            self._screen(frame, main, t)   # a recording blinks on its own rhythm, whatever the screen asks
         frame = np.clip(frame.astype(np.int16) + self.noise[int(t * 30) % len(self.noise)], 0, 255).astype(np.uint8)
         return frame
 
-    def _person(self, frame, face: FacePatch, t: float, centre, size: float, blink: bool = True) -> None:
+    def _person(self, frame, face: FacePatch, t: float, centre, size: float, blink: bool = True,
+                acts: "Acts | None" = None) -> None:
         """A live head: sway, approach, roll, yaw (horizontal foreshortening), light changes, blinks."""
         cx = centre[0] + 14 * math.sin(0.7 * t)
         cy = centre[1] + 6 * math.sin(1.1 * t + 0.4)
         scale = size * (1.0 + 0.08 * math.sin(0.4 * t)) * self.h / 300
         roll = math.radians(5 * math.sin(0.5 * t))
-        yaw = math.radians(18 * math.sin(0.3 * t))
-        closed = blink and (t % 3.3) < 0.3  # a deliberate blink, as when asked to, lasts ~0.3 s
+        yaw = math.radians(18 * math.sin(0.3 * t) + (acts.yaw(t) if acts else 0.0))
+        if acts is None:
+            closed = blink and (t % 3.3) < 0.3  # a deliberate blink, as when asked to, lasts ~0.3 s
+        else:
+            closed = blink and acts.eyes_closed(t)
         patch = (face.closed if closed else face.open).astype(np.float32)
         gain = 1.0 + 0.18 * math.sin(0.25 * t)
         side = 0.25 * math.sin(0.2 * t + 1.0)
@@ -304,11 +342,28 @@ class CameraSim:
         self.stop()
 
     # -- scenes ----------------------------------------------------------------------
-    def set_scene(self, scene: str, face: int = 0) -> None:
-        """Switch what the camera sees; `face` picks the traveller among the loaded faces."""
+    def set_scene(self, scene: str, face: int = 0, actions: str = "own") -> None:
+        """Switch what the camera sees; `face` picks the traveller among the loaded faces.
+        `actions`: "own" (the person blinks every 3.3 s by themselves) or "asked" (only when
+        `blink()` / `turn()` is called: a traveller acting on the screen's prompts)."""
         if scene not in SCENES:
             raise ValueError(f"scene must be one of {SCENES}, not {scene!r}")
-        self._scene, self._face, self._scene_start = scene, int(face), time.monotonic()
+        if actions not in ("own", "asked"):
+            raise ValueError(f"actions must be 'own' or 'asked', not {actions!r}")
+        acts = Acts() if actions == "asked" else None
+        self._scene, self._face, self._scene_start, self._acts = scene, int(face), time.monotonic(), acts
+
+    def blink(self) -> None:
+        """The person blinks now (scenes set with actions="asked")."""
+        if self._acts is not None:
+            self._acts.blinks.append(time.monotonic() - self._scene_start)
+
+    def turn(self, direction: str) -> None:
+        """The person turns their head "left" or "right" for about a second, then back."""
+        if direction not in ("left", "right"):
+            raise ValueError(f"direction must be 'left' or 'right', not {direction!r}")
+        if self._acts is not None:
+            self._acts.turns.append((time.monotonic() - self._scene_start, 1 if direction == "left" else -1))
 
     def add_face(self, face) -> int:
         """Load another face (image array or path) and return its index for set_scene(..., face=)."""
@@ -322,7 +377,7 @@ class CameraSim:
     def render(self, t: float | None = None) -> np.ndarray:
         """The current scene's frame at scene time t (default: now)."""
         t = time.monotonic() - self._scene_start if t is None else t
-        return self.renderer.render(self._scene, t, self._face)
+        return self.renderer.render(self._scene, t, self._face, self._acts)
 
     def control(self, request: dict) -> dict:
         return self.faults.control(request, {"scene": self.set_scene})

@@ -215,3 +215,29 @@ def test_best_of_n_keeps_only_good_frames_best_first(pipeline):
     scores = sorted((r.quality.score for r in results[1:3]), reverse=True)
     assert [next(r.quality.score for r in results if r.embedding is e) for e in chosen] == scores
     assert len(best_embeddings(results, 1)) == 1
+
+
+def test_the_per_frame_tracker_follows_one_face_and_keeps_a_second_person_in_view():
+    """FaceTracker (the gate's per-frame path): the embedding of each tracked frame is close to the
+    whole-frame one, and a second face seen by the last whole-frame search still counts in between."""
+    from biometrics.face import matcher
+    from biometrics.face.detector import FaceTracker
+    from simulators.camera import CameraSim
+
+    pipeline = FacePipeline()
+    cam = CameraSim()
+    try:
+        cam.set_scene("traveller")
+        tracker = FaceTracker()
+        for i in range(12):
+            frame = cam.render(t=i / 30)
+            whole = pipeline.process(frame, embed_always=True)
+            tracked = pipeline.process(frame, embed_always=True, tracker=tracker)
+            assert len(tracked.faces) == len(whole.faces) == 1
+            assert matcher.cosine(whole.embedding, tracked.embedding) > 0.85
+        cam.set_scene("two_faces")
+        tracker.reset()
+        counts = [len(tracker.detect(cam.render(t=i / 30))) for i in range(10)]
+        assert min(counts) == 2, counts        # the second person is never dropped between searches
+    finally:
+        cam._server.server_close()

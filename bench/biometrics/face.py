@@ -73,6 +73,71 @@ def latency(pipeline: FacePipeline, images: list[np.ndarray], rounds: int) -> di
             "ratio_p50": ms(full, 50) / ms(bare, 50), "detect_p50": ms(detect, 50)}
 
 
+def stream(seconds: float = 3.0, fps: int = 30) -> list[np.ndarray]:
+    """Consecutive frames of the camera simulator's live traveller (two people in turn), as the
+    gate's camera delivers them: what the per-frame path (the tracker) is for."""
+    from simulators.camera import CameraSim
+
+    out = []
+    for face in (0, 1):
+        cam = CameraSim()
+        cam.set_scene("traveller", face=face)
+        out += [cam.render(t=i / fps) for i in range(int(seconds * fps))]
+        cam._server.server_close()
+    return out
+
+
+def stream_latency(pipeline: FacePipeline, sequence: list[np.ndarray], rounds: int) -> dict:
+    """The gate's per-frame path (`FaceTracker`: whole frame at reduced resolution every 5th frame,
+    full-resolution crop around the face in between) against today's whole-frame detection at full
+    resolution, on the same frames in the same run, alternating frame by frame; and how far the
+    tracker's embedding is from the whole-frame one (cosine) on each frame."""
+    half = len(sequence) // 2
+    reference = {"dg2": pipeline.process(sequence[0], embed_always=True).embedding}
+    face_matcher = matcher.FaceMatcher()
+    full, tracked, cos = [], [], []
+    for _ in range(max(1, rounds // 10)):
+        tracker = pipeline.tracker()
+        for i, image in enumerate(sequence):
+            if i == half:
+                tracker.reset()        # the next traveller: a new capture
+            t0 = time.perf_counter()
+            a = pipeline.process(image, embed_always=True)
+            face_matcher.verify([a.embedding], reference)
+            full.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            b = pipeline.process(image, embed_always=True, tracker=tracker)
+            face_matcher.verify([b.embedding], reference)
+            tracked.append(time.perf_counter() - t0)
+            if a.embedding is not None and b.embedding is not None:
+                cos.append(matcher.cosine(a.embedding, b.embedding))
+    ms = lambda xs, q: float(np.percentile(xs, q) * 1e3)  # noqa: E731
+    return {"frames": len(full), "full_p50": ms(full, 50), "full_p95": ms(full, 95),
+            "tracked_p50": ms(tracked, 50), "tracked_p95": ms(tracked, 95),
+            "ratio_p50": ms(tracked, 50) / ms(full, 50), "cos_min": min(cos), "cos_p50": float(np.median(cos))}
+
+
+def accuracy_tracked(pipeline: FacePipeline) -> dict:
+    """The real pairs through the per-frame path's detection (reduced-resolution search, landmarks
+    measured again on the full-resolution crop) instead of the whole-frame detection."""
+    labelled = samples.labelled(pipeline.detector)
+    tracker = pipeline.tracker()
+    vectors = []
+    for s in labelled:
+        target = pipeline.detector.detect(s.image)[s.face_index]
+        tracker.reset()
+        faces = [tracker.refine(s.image, f) or f for f in tracker.frame.detect(s.image)]
+        face = min(faces, key=lambda f: abs(f.box[0] - target.box[0]) + abs(f.box[1] - target.box[1]))
+        vectors.append(pipeline.embedder.embed(align(s.image, face.landmarks)))
+    genuine, impostor = samples.pairs(labelled)
+    g = [matcher.cosine(vectors[i], vectors[j]) for i, j in genuine]
+    imp = [matcher.cosine(vectors[i], vectors[j]) for i, j in impostor]
+    threshold = matcher.threshold_for_fmr()
+    return {"genuine_min": min(g), "genuine_max": max(g), "impostor_max": max(imp),
+            "impostor_mean": statistics.mean(imp),
+            "fnmr": sum(x < threshold for x in g) / len(g), "fmr": sum(x >= threshold for x in imp) / len(imp)}
+
+
 def accuracy(pipeline: FacePipeline) -> dict:
     labelled = samples.labelled(pipeline.detector)
     vectors = [pipeline.embedder.embed(align(s.image, pipeline.detector.detect(s.image)[s.face_index].landmarks))
@@ -132,6 +197,14 @@ def main() -> None:
           f"bare YuNet+SFace inference p50 {lat['bare_p50']:.1f} ms, p95 {lat['bare_p95']:.1f} ms; "
           f"ratio {lat['ratio_p50']:.2f} (detect alone p50 {lat['detect_p50']:.1f} ms)")
 
+    seq = stream()
+    st = stream_latency(pipeline, seq, args.rounds)
+    print(f"camera stream ({st['frames']} frames of the simulated traveller, 30 fps): per-frame path (tracker) "
+          f"p50 {st['tracked_p50']:.1f} ms, p95 {st['tracked_p95']:.1f} ms; whole-frame detection at full "
+          f"resolution (before) p50 {st['full_p50']:.1f} ms, p95 {st['full_p95']:.1f} ms; ratio p50 "
+          f"{st['ratio_p50']:.2f} (target <= 0.8); embedding cosine tracker vs whole frame min {st['cos_min']:.3f}, "
+          f"median {st['cos_p50']:.3f}")
+
     acc = accuracy(pipeline)
     print(f"accuracy: {acc['images']} real images, {acc['identities']} people; {acc['genuine_pairs']} genuine, "
           f"{acc['impostor_pairs']} impostor pairs")
@@ -141,6 +214,10 @@ def main() -> None:
           f"({round(acc['fnmr'] * acc['genuine_pairs'])}/{acc['genuine_pairs']}), FMR {acc['fmr']:.0%} "
           f"({round(acc['fmr'] * acc['impostor_pairs'])}/{acc['impostor_pairs']}); at the published 0.363: "
           f"FMR {acc['fmr_at_published']:.0%}")
+    tr = accuracy_tracked(pipeline)
+    print(f"  through the per-frame path's detection: genuine {tr['genuine_min']:.3f}..{tr['genuine_max']:.3f}; "
+          f"impostor mean {tr['impostor_mean']:.3f} max {tr['impostor_max']:.3f}; FNMR {tr['fnmr']:.0%}, "
+          f"FMR {tr['fmr']:.0%}")
     if args.skip_pad:
         return
     t = time.perf_counter()

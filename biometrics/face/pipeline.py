@@ -12,7 +12,7 @@ import numpy as np
 
 from biometrics.face import quality
 from biometrics.face.align import align
-from biometrics.face.detector import Face, FaceDetector, as_bgr
+from biometrics.face.detector import Face, FaceDetector, FaceTracker, as_bgr
 from biometrics.face.embedder import FaceEmbedder
 from biometrics.privacy import BiometricSample
 
@@ -35,17 +35,23 @@ class FacePipeline:
         self.embedder = embedder or FaceEmbedder(threads=threads)
         self.limits = limits
 
-    def process(self, frame: np.ndarray, embed_always: bool = False) -> FrameResult:
-        return self._run(as_bgr(frame), embed_always, keep=lambda buf: buf)
+    def process(self, frame: np.ndarray, embed_always: bool = False, tracker: FaceTracker | None = None) -> FrameResult:
+        return self._run(as_bgr(frame), embed_always, keep=lambda buf: buf, tracker=tracker)
 
-    def process_sample(self, sample: BiometricSample, embed_always: bool = False) -> FrameResult:
+    def process_sample(self, sample: BiometricSample, embed_always: bool = False,
+                       tracker: FaceTracker | None = None) -> FrameResult:
         """Like `process`, for a frame held in a wiped-on-exit sample: the aligned crop and the
         embedding are registered with the sample, so leaving its `with` block zeroes them too.
-        (Temporaries inside OpenCV and onnxruntime are freed, not zeroed.)"""
-        return self._run(as_bgr(sample.array), embed_always, keep=sample.scratch)
+        (Temporaries inside OpenCV and onnxruntime are freed, not zeroed.) With a `tracker` (a
+        camera stream, frame after frame), faces are found by it instead of a whole-frame search."""
+        return self._run(as_bgr(sample.array), embed_always, keep=sample.scratch, tracker=tracker)
 
-    def _run(self, frame: np.ndarray, embed_always: bool, keep) -> FrameResult:
-        faces = self.detector.detect(frame)
+    def tracker(self) -> FaceTracker:
+        """A face tracker for one camera stream (`process_sample(..., tracker=)`)."""
+        return FaceTracker()
+
+    def _run(self, frame: np.ndarray, embed_always: bool, keep, tracker: FaceTracker | None = None) -> FrameResult:
+        faces = (tracker or self.detector).detect(frame)
         report = quality.assess(frame, faces, self.limits)
         embedding = None
         if faces and (report.ok or embed_always):
