@@ -6,8 +6,9 @@ deleting, inserting or reordering any entry breaks the chain at that point;
 `verify` names the first broken link. Every append is fsync'd before it returns
 so an acknowledged action is never lost to a power cut.
 
-Truncating the tail cannot be seen from the file alone; the sync agent anchors
-the latest hash centrally for that.
+Truncating the tail cannot be seen from the file alone: every entry also leaves
+for central as a signed record (`subscribe`; the gate wires it to the outbox), so
+central holds the chain too.
 """
 from __future__ import annotations
 
@@ -15,11 +16,15 @@ import hashlib
 import json
 import os
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from core import logs
 from core.errors import EGateError
+
+log = logs.get("audit")
 
 GENESIS = "0" * 64
 
@@ -29,6 +34,8 @@ ACTIONS = frozenset({
     "door.override", "device.test", "tamper", "technician.login", "technician.logout",
     "officer.action", "emergency", "gate.start", "gate.stop", "watchlist.updated",
     "service.out", "service.in", "recovery", "passage.interrupted", "officer.alert", "door.fault",
+    # the console and the officer commands (gate/console): every login, command and failure
+    "login.failed", "officer.login", "officer.logout", "console.command", "accounts.changed",
 })
 
 
@@ -54,6 +61,25 @@ class AuditLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._seq, self._prev = self._tail()
+        self._subscribers: list[Callable[[dict], None]] = []
+
+    def subscribe(self, fn: Callable[[dict], None]) -> None:
+        """Call `fn(entry)` after each append, in order, under the trail's lock (so a copy elsewhere
+        keeps the trail's order). An error in `fn` is the caller's to log: the entry is on disk."""
+        self._subscribers.append(fn)
+
+    def unsubscribe(self, fn: Callable[[dict], None]) -> None:
+        self._subscribers.remove(fn)
+
+    def entries(self, after_seq: int = 0) -> Iterator[dict]:
+        """The entries after `after_seq`, oldest first (read from the file)."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                entry = json.loads(raw)
+                if entry["seq"] > after_seq:
+                    yield entry
 
     def _tail(self) -> tuple[int, str]:
         if not self.path.exists() or self.path.stat().st_size == 0:
@@ -86,6 +112,11 @@ class AuditLog:
             finally:
                 os.close(fd)
             self._seq, self._prev = entry["seq"], entry["hash"]
+            for fn in self._subscribers:
+                try:
+                    fn(entry)
+                except Exception as exc:  # noqa: BLE001 - the entry is on disk; the copy is caught up later
+                    log.error("audit_subscriber_failed", action=action, error=f"{type(exc).__name__}: {exc}")
             return entry
 
 

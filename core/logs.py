@@ -6,6 +6,7 @@ any key that names a secret are replaced by a marker saying what was dropped.
 """
 from __future__ import annotations
 
+import collections
 import logging
 import re
 import sys
@@ -38,6 +39,15 @@ def redact(_logger, _method, event_dict):
     return event_dict
 
 
+# The latest lines, as logged (redacted), for the technician console's `show log`.
+RECENT: collections.deque[dict] = collections.deque(maxlen=500)
+
+
+def keep_recent(_logger, _method, event_dict):
+    RECENT.append(dict(event_dict))
+    return event_dict
+
+
 def configure(level: str = "info", fmt: str = "auto", stream=None, **bound) -> None:
     """Configure structlog once per process; `bound` (e.g. gate_id) goes on every line."""
     stream = stream or sys.stderr
@@ -61,6 +71,7 @@ def configure(level: str = "info", fmt: str = "auto", stream=None, **bound) -> N
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact,
+            keep_recent,
             structlog.processors.format_exc_info,
             renderer,
         ],

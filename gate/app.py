@@ -23,6 +23,7 @@ from drivers.page_scanner.driver import PageScanner
 from drivers.screen.driver import Screen
 from drivers.screen.kiosk import build_screen
 from gate.config import GateConfig
+from gate.console.service import ConsoleService
 from gate import screening
 from gate.controller import Devices, GateController
 from gate.decision import Decider
@@ -130,6 +131,19 @@ class GateApp:
         self.controller.dev.required += tuple(self.reactor.add(c) for c in screened)
         if self.sync.urls:  # a service that ends stops the gate: with no endpoint the agent has nothing to run
             self.reactor.service("sync", self.sync.run)
+        # Every audit entry (officer alerts included) leaves for central as a record: first what the
+        # outbox has not taken yet (a crash, the last shutdown's gate.stop), then each as it is written.
+        for entry in self.audit.entries(self.outbox.audit_seq()):
+            self.outbox.add_audit(entry)
+        self.audit.subscribe(self._audit_to_outbox)
+        # The console and officer socket (gate/console): technicians' commands, officers' commands and alerts.
+        self.console = ConsoleService(self)
+        self.controller.on_alert = self.console.publish_alert
+        self.reactor.service("console", self.console.run)
+
+    def _audit_to_outbox(self, entry: dict) -> None:
+        self.outbox.add_audit(entry)
+        self.sync.nudge()
 
     def _hotplug(self) -> HotplugMonitor | None:
         """Watch the serial devices that have a configured `usb_id`: a removal is seen at once."""
@@ -147,4 +161,5 @@ class GateApp:
         try:
             await self.reactor.run(main)
         finally:
+            self.audit.unsubscribe(self._audit_to_outbox)  # the outbox is closed: it takes this one at the next start
             self.audit.append("gate", "gate.stop", gate_id=self.cfg.gate.id)

@@ -19,6 +19,7 @@ from drivers.fingerprint.config import FingerprintConfig
 from drivers.mrz_reader.config import MrzReaderConfig
 from drivers.page_scanner.config import PageScannerConfig
 from drivers.screen.config import ScreenConfig
+from gate.console.config import ConsoleConfig
 from sync.config import SyncConfig
 
 
@@ -176,6 +177,7 @@ class GateConfig:
     screening: Screening = opt(Screening())
     pki: Pki = opt(Pki())
     logging: Logging = opt(Logging())
+    console: ConsoleConfig = opt(ConsoleConfig())
     source: Path | None = field(default=None, metadata={"internal": True})  # the file it came from
 
 

@@ -113,7 +113,9 @@ class Aborted(Exception):
         self.reason, self.detail = reason, detail
 
 
-_NOT_IN_SERVICE = ("recovering", "out_of_service", "maintenance", "emergency")
+_NOT_IN_SERVICE = ("recovering", "out_of_service", "maintenance", "closed", "emergency")
+# Refusals in the mantrap an officer is alerted to although the screen does not send the traveller to one.
+_ALERTED = (Reason.TAILGATING,)
 # The lane states a passage can be aborted from (`abort`): the traveller has not been cleared.
 _ABORTABLE = ("reading_document", "entering", "confirming_occupancy", "face", "finger", "deciding")
 
@@ -160,6 +162,12 @@ class GateController:
         self._in_service_s = 0.0
         self._in_service_since = 0.0
         self._against_flow = False
+        # The console's hooks (gate/console/lane.py): hold new documents while the lane is being taken
+        # out; open a leaf for a door test in maintenance; the passage refused in the mantrap while its
+        # traveller may still be inside (an officer may release them).
+        self.hold_documents = 0
+        self.door_test: Leaf | None = None
+        self.refused_inside: str | None = None
         self.decider = Decider(cfg)               # gate.app gives it the screening services
         self.machine = PassageMachine(self, on_state=self._on_state)
 
@@ -231,7 +239,7 @@ class GateController:
 
     def mrz_event(self, ev) -> None:
         if isinstance(ev, MrzRead):
-            if self.machine.state != "idle" or self._mrz.full():
+            if self.machine.state != "idle" or self._mrz.full() or self.hold_documents:
                 log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
                 return
             self._mrz.put_nowait(ev)
@@ -328,6 +336,8 @@ class GateController:
         self._lost[device] = why
         self._audit("service.out", device=device, why=why)
         log.error("device_lost", device=device, why=why)
+        if why != "tamper":  # a forced door has its own alert
+            self._alert(Reason.FAULT, f"{device}: {why}")
         if self.machine.healthy:
             self.machine.send("device_lost")
         if self.machine.state not in ("exiting", "exit_attention"):  # a cleared traveller still walks out
@@ -413,6 +423,23 @@ class GateController:
         self._changed.set()
         return True
 
+    def officer_release(self) -> None:
+        """An officer cleared the traveller refused in the mantrap by hand (gate/console/lane.py): their
+        decision stands for the gate's, and the machine's guards still hold (someone inside, the
+        entry reported locked before the exit opens)."""
+        self._decision, self._mantrap_flags = True, set()
+        try:
+            self.machine.send("officer_release")
+        except Exception:
+            self._decision = False
+            raise
+
+    def set_door_test(self, leaf: Leaf | None) -> None:
+        """Open `leaf` for a technician's door test (maintenance only, and only once the other leaf
+        is reported locked: `_apply_doors`), or lock it again with None."""
+        self.door_test = leaf
+        self._apply_doors()
+
     # -- state → hardware ------------------------------------------------------------------
     def _on_state(self, state: str) -> None:
         log.info("passage_state", state=state)
@@ -426,6 +453,13 @@ class GateController:
             self._in_service_s += now - self._in_service_since
             self._in_service_since = 0.0
         self._visits += 1
+        if not serving:  # a document read just before is not a passage to start once the lane is back
+            while not self._mrz.empty():
+                self._mrz.get_nowait()
+        if state not in ("returning", "entry_attention", "releasing"):
+            self.refused_inside = None
+        if state == "out_of_service":
+            self._alert(Reason.OUT_OF_SERVICE, ", ".join(f"{d}: {why}" for d, why in self._lost.items()) or state)
         timeout = TIMEOUTS.get(state)
         if timeout is not None:  # never at construction: the machine enters `recovering` before any loop runs
             delay = getattr(self.cfg.timeouts, timeout.setting) * timeout.factor
@@ -452,6 +486,8 @@ class GateController:
         if self.emergency or not self.dev.door.state.link_up:
             return  # the door controller holds both open by itself / re-applied on the STATUS after HELLO
         want = dict(zip((Leaf.ENTRY, Leaf.EXIT), DOORS[self.lane_state]))
+        if self.door_test is not None and self.lane_state == "maintenance":
+            want[self.door_test] = "open"
         for leaf in (Leaf.ENTRY, Leaf.EXIT):
             other = Leaf.EXIT if leaf == Leaf.ENTRY else Leaf.ENTRY
             if want[leaf] == "open" and not self._leaf_locked(other):
@@ -549,17 +585,23 @@ class GateController:
                 return
             await self._run_passage(read)
         elif state in ("returning", "entry_attention"):
-            await self._until(self.mantrap_empty)
-            self.machine.send("returned")
+            await self._until(lambda: self.mantrap_empty() or self.machine.state != state)  # or an officer released
+            if self.machine.state == state:
+                self.machine.send("returned")
         elif state in ("exiting", "exit_attention"):
-            await self._until(self.mantrap_empty)
-            self.machine.send("exited")
+            await self._until(lambda: self.mantrap_empty() or self.machine.state != state)
+            if self.machine.state == state:
+                self.machine.send("exited")
+        elif state == "releasing":
+            await self._until(lambda: self.entry_secured() or self.mantrap_empty() or self.machine.state != state)
+            if self.machine.state == state:
+                self.machine.send("returned" if self.mantrap_empty() else "released")
         elif state == "exit_clear":
             await self._until(lambda: self.exit_secured() and self.mantrap_empty())
             if self.machine.state == "exit_clear":
                 self.machine.send("exit_locked")
-        else:  # out_of_service, maintenance, emergency: events move the machine
-            if state == "out_of_service":
+        else:  # out_of_service, maintenance, closed, emergency: events move the machine
+            if state in ("out_of_service", "closed"):
                 self._show("gate.out_of_service")
             await self._until(lambda: self.machine.state != state)
 
@@ -721,12 +763,13 @@ class GateController:
         """Back out through the entry; a refer-back always reaches an officer."""
         self._show(guidance_for(reasons))
         self.machine.send("refused")
+        self.refused_inside = record.passage_id
         self._refer(reasons, "refused in the mantrap")
         return self._finish(record, "refused_biometric", reasons)
 
     def _refer(self, reasons, where: str) -> None:
         """A refusal whose guidance sends the traveller to an officer (document or mantrap) alerts one."""
-        referred = [Reason(r) for r in reasons if Reason(r).refer_to_officer]
+        referred = [Reason(r) for r in reasons if Reason(r).refer_to_officer or Reason(r) in _ALERTED]
         if referred and not any(a.reason == referred[0].value and a.passage_id == self._journal_id
                                 for a in self.alerts[-8:]):   # already alerted with its detail (a control-list hit)
             self._alert(referred[0], f"{where}: " + ", ".join(Reason(r).value for r in reasons))

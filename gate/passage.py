@@ -1,7 +1,7 @@
 """The passage state machine: the authority on what the gate is doing with the traveller in front of it.
 
 Two parallel regions. `lane` holds one state per step of a passage plus the lane's modes
-(recovering, out of service, maintenance, emergency); `health` says whether every required device
+(recovering, out of service, maintenance, closed by an officer, emergency); `health` says whether every required device
 is usable. The controller (`gate/controller.py`) performs the steps and feeds their outcomes and
 the devices' facts back as events; each lane state says what it requires of the two leaves
 (`DOORS`) and, where waiting can go on forever, which timeout event ends it (`TIMEOUTS`).
@@ -42,6 +42,8 @@ DOORS: dict[str, tuple[str, str]] = {
     "exit_attention": ("locked", "open"),
     "out_of_service": ("locked", "locked"),
     "maintenance": ("locked", "locked"),
+    "closed": ("locked", "locked"),            # an officer closed the lane (`egate officer close`)
+    "releasing": ("locked", "locked"),         # an officer released a refused traveller: the entry locks first
     "emergency": ("open", "open"),     # the door controller opens both by itself; the host commands nothing
 }
 
@@ -61,6 +63,7 @@ TIMEOUTS: dict[str, Timeout] = {
     "exiting": Timeout("exit_timeout", "passage_s", 1.0, Reason.EXIT_TIMEOUT),
     "exit_clear": Timeout("exit_not_closed", "door_travel_s", 2.0, Reason.EXIT_NOT_CLOSED),
     "returning": Timeout("return_timeout", "passage_s", 1.0, Reason.RETURN_TIMEOUT),
+    "releasing": Timeout("release_timeout", "door_travel_s", 2.0, Reason.ENTRY_NOT_CLOSED),
 }
 
 
@@ -105,6 +108,8 @@ class PassageMachine(StateChart):
                 exit_attention = State()
                 out_of_service = State()
                 maintenance = State()
+                closed = State()
+                releasing = State()
 
                 recovered = (recovering.to(idle, cond=["mantrap_empty", "healthy_devices"])
                              | recovering.to(out_of_service, cond="mantrap_empty", unless="healthy_devices"))
@@ -133,7 +138,9 @@ class PassageMachine(StateChart):
                 returned = (returning.to(idle, cond=["mantrap_empty", "healthy_devices"])
                             | returning.to(out_of_service, cond="mantrap_empty", unless="healthy_devices")
                             | entry_attention.to(idle, cond=["mantrap_empty", "healthy_devices"])
-                            | entry_attention.to(out_of_service, cond="mantrap_empty", unless="healthy_devices"))
+                            | entry_attention.to(out_of_service, cond="mantrap_empty", unless="healthy_devices")
+                            | releasing.to(idle, cond=["mantrap_empty", "healthy_devices"])  # went back out instead
+                            | releasing.to(out_of_service, cond="mantrap_empty", unless="healthy_devices"))
                 # The passage in progress ends without a decision (a device was lost, an error).
                 abort = (reading_document.to(idle, cond=["mantrap_empty", "healthy_devices"])
                          | reading_document.to(out_of_service, cond="mantrap_empty", unless="healthy_devices")
@@ -142,6 +149,14 @@ class PassageMachine(StateChart):
                 back_in_service = out_of_service.to(recovering, cond="healthy_devices")
                 maintenance_on = idle.to(maintenance) | out_of_service.to(maintenance) | recovering.to(maintenance)
                 maintenance_off = maintenance.to(recovering)
+                lane_closed = idle.to(closed) | out_of_service.to(closed) | recovering.to(closed)
+                lane_opened = closed.to(recovering)
+                # An officer cleared a refused traveller by hand: with them still inside, the entry locks,
+                # then the exit opens on the officer's positive decision (the same guards as `verified`).
+                officer_release = (returning.to(releasing, unless="mantrap_empty")
+                                   | entry_attention.to(releasing, unless="mantrap_empty"))
+                released = releasing.to(exiting, cond=["entry_secured", "decision_positive"], unless="mantrap_empty")
+                release_timeout = releasing.to(entry_attention)
 
             emergency = State()
             emergency_on = operating.to(emergency)

@@ -102,6 +102,7 @@ class Outbox(Component):
             "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'records'), 0)").fetchone()
         (self._depth,) = self._db.execute("SELECT COUNT(*) FROM records").fetchone()
         self._journal_open = self._db.execute("SELECT COUNT(*) FROM journal").fetchone()[0] > 0
+        self._audit_seq = int(self._meta("audit_seq") or 0)
         # Cleared documents, for "one document used twice": a keyed hash of issuer and number (the key
         # never leaves this file), kept CLEARANCES_KEPT_S; the records themselves leave for central.
         salt = self._meta("clearance_salt")
@@ -185,6 +186,41 @@ class Outbox(Component):
             self._write_error = None
         self._check_quota()
         return record_id
+
+    def add_audit(self, entry: dict) -> str | None:
+        """Append an audit-trail entry (core/audit.py) as its own signed record
+        (`sync.record.audit_passage`), once: the trail's sequence number is noted in the same
+        transaction, and an entry at or below it is skipped, so catching up after a crash
+        (`audit_seq`) sends each entry exactly once. The journal is left alone. Returns the record id."""
+        if self.key is None:
+            raise OutboxError(f"{self.path} was opened to inspect, not to record the audit trail")
+        passage = rec.audit_passage(entry)
+        with self._lock:
+            if entry["seq"] <= self._audit_seq:
+                return None
+            seq = self._last_seq + 1
+            record_id = f"{self.gate_id}:{seq}"
+            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
+                                 (seq, record_id, envelope, time.time()))
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('audit_seq', ?) "
+                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(entry["seq"]),))
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    self._write_failed(exc)
+                raise
+            self._last_seq, self._depth, self._audit_seq = seq, self._depth + 1, entry["seq"]
+        self._check_quota()
+        return record_id
+
+    def audit_seq(self) -> int:
+        """The last audit-trail entry appended as a record."""
+        return self._audit_seq
 
     # -- one document used twice ----------------------------------------------------------
     def _doc_key(self, issuer: str, number: str) -> str:

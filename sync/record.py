@@ -14,6 +14,9 @@ outcome "rating", `passage` the rated passage's id, `scores` {"satisfaction": go
 nothing else: no document, no reasons, no timings. Linked to its passage by id, it leaves the
 passage record final the moment the passage ends, whenever (or whether) the tap comes.
 
+Every audit-trail entry (logins, commands, officer actions, service changes) and every officer alert
+is a record too (`audit_passage`): outcome "audit" or "alert", the entry in `detail`.
+
 Every decoder here raises `RecordError` (a `ParseError`) with what was wrong; nothing else.
 """
 from __future__ import annotations
@@ -91,6 +94,22 @@ def satisfaction_rate(counts: dict[str, int]) -> float | None:
     when nobody rated. `counts`: face -> number of ratings."""
     total = sum(counts.get(r, 0) for r in RATINGS)
     return None if total == 0 else counts.get("good", 0) / total
+
+
+AUDIT, ALERT = "audit", "alert"          # the outcomes of the records that carry the audit trail
+
+
+def audit_passage(entry: dict) -> dict:
+    """What `encode_body` takes for one audit-trail entry (core/audit.py): outcome "alert" for an
+    officer alert (its reason code in `reasons`, its passage in `passage`), "audit" for any other
+    entry; the entry itself (its hash and the link to the one before included) in `detail`, so central
+    holds the gate's chain and sees a gap in it."""
+    details = entry.get("details") or {}
+    alert = entry["action"] == "officer.alert"
+    return {"passage_id": str(details.get("passage_id") or ""), "started": entry["ts"], "ended": entry["ts"],
+            "outcome": ALERT if alert else AUDIT,
+            "reasons": [str(details["reason"])] if alert and details.get("reason") else [],
+            "reason_detail": {"audit": entry}}
 
 
 def document_fields(document: dict, policy: str, hash_key: bytes | None) -> dict:
