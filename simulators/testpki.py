@@ -688,9 +688,12 @@ def clone_chip(doc: Document) -> Document:
         cam_pem = _pem(ec.generate_private_key(type(curve)()))
     ca_pem = None
     if doc.ca_private_key:
-        genuine = serialization.load_pem_private_key(doc.ca_private_key, None)
-        ca_pem = _pem(ec.generate_private_key(type(genuine.curve)()) if hasattr(genuine, "curve")
-                      else genuine.parameters().generate_private_key())
+        import warnings
+        with warnings.catch_warnings():  # cryptography deprecates FFDH
+            warnings.simplefilter("ignore")
+            genuine = serialization.load_pem_private_key(doc.ca_private_key, None)
+            ca_pem = _pem(ec.generate_private_key(type(genuine.curve)()) if hasattr(genuine, "curve")
+                          else genuine.parameters().generate_private_key())
     return replace(doc, files=dict(doc.files), variant="cloned_chip", aa_private_key=aa_pem,
                    cam_private_key=cam_pem, ca_private_key=ca_pem)
 

@@ -99,7 +99,8 @@ def pki(tmp_path_factory):
 
 
 def _applet(doc):
-    return EmrtdApplet(doc.files, MRZ_KEY, ca_key=serialization.load_pem_private_key(doc.ca_private_key, None))
+    from simulators.chip.documents import chip_keys
+    return EmrtdApplet(doc.files, MRZ_KEY, ca_key=chip_keys(doc)["ca_key"])
 
 
 @pytest.mark.parametrize("pace", [None, "ECDH-GM-AES-128/13", "ECDH-GM-3DES/12"])

@@ -44,8 +44,11 @@ def load_aa(directory: Path, files: dict[str, bytes], trailer: str = "34CC") -> 
 
 def load_cam_key(directory: Path, name: str = "cam_key.pem"):
     """The chip's PACE-CAM private key from DIR/cam_key.pem (Chip Authentication: ca_key.pem), or None."""
+    import warnings
     path = directory / name
-    return serialization.load_pem_private_key(path.read_bytes(), None) if path.is_file() else None
+    with warnings.catch_warnings():  # cryptography deprecates FFDH; DH chip-authentication keys exist
+        warnings.simplefilter("ignore")
+        return serialization.load_pem_private_key(path.read_bytes(), None) if path.is_file() else None
 
 
 def load_document(directory: Path) -> tuple[dict[str, bytes], list[str]]:

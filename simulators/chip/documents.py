@@ -14,7 +14,10 @@ from simulators.chip.card_auth import AaSigner
 
 
 def _key(pem: bytes | None):
-    return serialization.load_pem_private_key(pem, None) if pem else None
+    import warnings
+    with warnings.catch_warnings():  # cryptography deprecates FFDH; DH chip-authentication keys exist
+        warnings.simplefilter("ignore")
+        return serialization.load_pem_private_key(pem, None) if pem else None
 
 
 def chip_keys(doc) -> dict:
