@@ -36,9 +36,13 @@ LOCK_PATH = "/tmp/egate-vpcd.lock"
 
 
 @contextlib.contextmanager
-def exclusive_slots(deadline_s: float = 120.0):
+def exclusive_slots(deadline_s: float | None = None):
     """Hold the host-wide lock on vpcd's slots: pcscd and its slots are shared by every process
-    on the host, so test runs and benchmarks that plug cards in take turns."""
+    on the host, so test runs and benchmarks that plug cards in take turns. Waits `deadline_s`
+    (default: $EGATE_VPCD_LOCK_WAIT_S, else 120 s) for another holder."""
+    import os
+    if deadline_s is None:
+        deadline_s = float(os.environ.get("EGATE_VPCD_LOCK_WAIT_S", "120"))
     with open(LOCK_PATH, "a") as lock:
         deadline = time.monotonic() + deadline_s
         while True:
