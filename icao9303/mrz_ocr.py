@@ -350,6 +350,30 @@ def _bias_only(a: Fitted, b: Fitted) -> bool:
     return changed
 
 
+#: A read only the secondary engine verifies is accepted only if the primary's reading of the key
+#: (document number, dates, their check digits) differs from it in at most this many characters, not
+#: counting PRIMARY_BIAS pairs. The primary decodes every line at its exact length; the secondary's
+#: lines are fitted to length afterwards, and a shifted line can verify by chance (1 in 10).
+MAX_KEY_DIFFERENCES = 1
+
+
+def _key_differences(one: Fitted, other: Fitted) -> int | None:
+    """Characters of the key fields where `other` read something else than `one` (bias pairs
+    aside); None when `other` has no reading of those lines at the same length."""
+    if other.format != one.format or len(other.lines) != len(one.lines):
+        return None
+    slots = [slot for name, field_slots in _field_slots(one.format).items() if name != "optional_data"
+             for slot in field_slots]
+    n = 0
+    for li, col in slots:
+        x, y = one.lines[li][col], other.lines[li][col] if col < len(other.lines[li]) else ""
+        if not other.lines[li].strip("<"):
+            return None
+        if x != y and (y, x) not in PRIMARY_BIAS and (x, y) not in PRIMARY_BIAS:
+            n += 1
+    return n
+
+
 def _corroborated(one: Fitted, other: Fitted | None) -> bool:
     """A repaired read stands only if the other engine read the repaired characters that way too."""
     if not one.repairs:
@@ -422,6 +446,11 @@ def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decisi
         if not _corroborated(one, other):
             return Decision("none", (), False, engines,
                             f"only {one.engine} verifies, after a repair the other engine does not confirm")
+        differ = _key_differences(one, other) if one is b else 0
+        if differ is None or differ > MAX_KEY_DIFFERENCES:
+            return Decision("none", (), False, engines,
+                            f"only {one.engine} verifies and {other.engine if other else 'no other engine'} read "
+                            f"its key otherwise ({'no reading' if differ is None else f'{differ} characters'})")
         return Decision("single", (one.mrz,), one.partial, engines,
                         f"only {one.engine} verifies" + (" (repaired)" if one.repairs else ""))
     fused = _fuse(a, b, today) if b is not None else None

@@ -48,6 +48,7 @@ class _Bar:
     x1: float
     yc: float
     h: float
+    glyphs: int = 0      # character blobs of the bar's own height inside it (an MRZ line has 30-44)
 
     @property
     def length(self) -> float:
@@ -134,6 +135,12 @@ def _bars(upright: np.ndarray, char_h: float) -> list[_Bar]:
     return [b for b in merged if b.length >= MIN_BAR_RATIO * char_h]
 
 
+def _glyphs(b: _Bar, stats: np.ndarray, centroids: np.ndarray) -> int:
+    """Character blobs inside bar `b` whose height is the bar's (MRZ glyphs are all one height)."""
+    cx, cy, h = centroids[1:, 0], centroids[1:, 1], stats[1:, 3]
+    return int(np.sum((np.abs(cy - b.yc) < 0.5 * b.h) & (cx >= b.x0) & (cx <= b.x1) & (h >= 0.55 * b.h) & (h <= 1.2 * b.h)))
+
+
 def _group(bars: list[_Bar], char_h: float) -> list[_Bar]:
     """The best set of 1-3 MRZ lines: parallel, left-aligned, similar length, evenly spaced (the
     spacing judged by the bars' own height: the MRZ's characters, not the page's smaller text)."""
@@ -151,7 +158,8 @@ def _group(bars: list[_Bar], char_h: float) -> list[_Bar]:
                 group.append(b)
             elif dy >= 3.2 * h:
                 break
-        score = sum(b.length for b in group) * (1.0 + 0.5 * (len(group) - 1))
+        # Glyphs, not length: a page's title in a large font makes long bars with few characters.
+        score = sum(b.glyphs for b in group) * (1.0 + 0.5 * (len(group) - 1))
         if score > best_score:
             best, best_score = group, score
     return best
@@ -172,7 +180,7 @@ def locate(image: np.ndarray) -> Band | None:
     n, _, st, cent = cv2.connectedComponentsWithStats(upright, connectivity=8)
     hs = st[1:, 3]
     char_h = float(np.median(hs[(hs >= 6) & (hs <= 40)])) if np.any((hs >= 6) & (hs <= 40)) else 12.0
-    bars = _bars(upright, char_h)
+    bars = [_Bar(b.x0, b.x1, b.yc, b.h, _glyphs(b, st, cent)) for b in _bars(upright, char_h)]
     group = _group(bars, char_h)
     if not group:
         return None
