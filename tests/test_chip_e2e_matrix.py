@@ -39,8 +39,8 @@ def _swap(card, doc, directory):
 
 
 PACE = ["ECDH-GM-AES-128/13", "ECDH-GM-AES-192/15", "ECDH-GM-AES-256/17", "ECDH-GM-3DES/9",
-        "ECDH-IM-AES-128/12", "ECDH-CAM-AES-128/13", "ECDH-CAM-AES-256/16",
-        "DH-GM-AES-128/0", "DH-GM-3DES/1", "DH-IM-AES-128/2"]
+        "ECDH-IM-AES-128/12", "ECDH-IM-3DES/13", "ECDH-IM-AES-256/16", "ECDH-CAM-AES-128/13", "ECDH-CAM-AES-256/16",
+        "DH-GM-AES-128/0", "DH-GM-3DES/1", "DH-IM-AES-128/2", "DH-IM-AES-192/0"]
 
 
 @pytest.mark.parametrize("protocol", PACE)

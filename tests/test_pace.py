@@ -783,9 +783,25 @@ def test_im_read_against_the_simulated_chip(pki, trust_store, pace):
     assert result.access["mapping"] == "IM" and result.files == doc.files and result.fallback is None
 
 
-def test_im_with_other_ciphers_is_not_chosen():
-    info = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "IM", "AES-256"), 2, 13, "ECDH", "IM", "AES-256")
-    assert choose(secinfo.SecurityInfoSet(b"", pace=(info,))) is None
+@pytest.mark.parametrize("cipher", ["3DES", "AES-192", "AES-256"])
+def test_im_with_3des_and_aes_192_256(cipher):
+    """IM beyond ICAO's AES-128 worked examples: 128-bit constants for 3DES (CBC, zero IV, over 16-byte
+    nonces), 256-bit ones for AES-192/256 (32-byte chip nonce, the key-length terminal nonce, each
+    iteration's key the first key-length bytes); AES-128 with these rules still gives App. H.1's R."""
+    from drivers.emrtd.pace import im_nonce_length, im_pseudo_random
+    info = secinfo.PaceInfo(secinfo.pace_oid("ECDH", "IM", cipher), 2, 13, "ECDH", "IM", cipher)
+    assert choose(secinfo.SecurityInfoSet(b"", pace=(info,))) == info
+    p = groups.standard(13).p
+    s, t = bytes(range(im_nonce_length(cipher))), bytes(range(100, 100 + {"3DES": 16, "AES-192": 24, "AES-256": 32}[cipher]))
+    r = im_pseudo_random(cipher, s, t, p)
+    assert len(r) * 8 >= p.bit_length() + 64 and r != im_pseudo_random(cipher, s, bytes(len(t)), p)
+    with pytest.raises(PaceError):
+        im_pseudo_random(cipher, s[:8], t, p)
+    files = {"EF.COM": b"\x60\x00", "EF.CardAccess": build_card_access(f"ECDH-IM-{cipher}/13")}
+    for _ in range(3):
+        applet = EmrtdApplet(files, MRZ_KEY)
+        sm = Pace(info, MRZ_KEY).establish(lambda cmd: Response.decode(applet.process(cmd.encode())))
+        assert applet.session.ks_mac == sm.ks_mac and sm.cipher == cipher
 
 
 def test_card_access_read_with_short_apdus_on_a_chip_without_extended_length(pki):

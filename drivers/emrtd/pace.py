@@ -50,8 +50,16 @@ PASSWORD_MRZ = 0x01
 PASSWORD_CAN = 0x02
 SUPPORTED_MAPPINGS = ("GM", "IM", "CAM")
 # Integrated Mapping's pseudo-random function constants (ICAO 9303-11, AES-128)
-IM_CONSTANTS = {"AES-128": (bytes.fromhex("A668892A7C41E3CA739F40B057D85904"),
-                            bytes.fromhex("A4E136AC725F738B01C1F60217C188AD"))}
+# Integrated Mapping's constants c0, c1: 128-bit for 3DES and AES-128, 256-bit for AES-192/256
+IM_CONSTANTS_128 = (bytes.fromhex("A668892A7C41E3CA739F40B057D85904"), bytes.fromhex("A4E136AC725F738B01C1F60217C188AD"))
+IM_CONSTANTS_256 = (bytes.fromhex("D463D65234124EF7897054986DCA0A174E28DF758CBAA03F240616414D5A1676"),
+                    bytes.fromhex("54BD7255F0AAF831BEC3423FCF39D69B6CBF066677D0FAAE5AADD99DF8E53517"))
+IM_KEY_LENGTH = {"3DES": 16, "AES-128": 16, "AES-192": 24, "AES-256": 32}
+
+
+def im_nonce_length(cipher: str) -> int:
+    """Length of the chip's nonce s for Integrated Mapping: that of the constants (l = 128 or 256)."""
+    return 16 if IM_KEY_LENGTH[cipher] <= 16 else 32
 
 
 class PaceError(ChipError):
@@ -82,7 +90,7 @@ def password_key(password: Password) -> tuple[bytes, int, str]:
 def supported(info: PaceInfo) -> bool:
     if info.mapping == "CAM" and info.cipher == "3DES":
         return False  # CAM is defined with AES only
-    if info.mapping == "IM" and (info.cipher not in IM_CONSTANTS or (
+    if info.mapping == "IM" and (info.cipher not in IM_KEY_LENGTH or (
             info.parameter_id in groups.STANDARD and groups.STANDARD[info.parameter_id].kind == "ECDH"
             and groups.STANDARD[info.parameter_id].p % 4 != 3)):
         return False  # IM: only the AES-128 constants, and the point encoding needs p = 3 mod 4
@@ -97,20 +105,26 @@ def _rank(info: PaceInfo) -> tuple:
 
 
 def im_pseudo_random(cipher: str, s: bytes, t: bytes, p: int) -> bytes:
-    """Integrated Mapping's R(s, t): ceil((log2 p + 64) / 128) AES blocks."""
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
-    def encrypt(key: bytes, block: bytes) -> bytes:
-        return Cipher(algorithms.AES(key), modes.ECB()).encryptor().update(block)
+    """Integrated Mapping's R(s, t) (ICAO 9303-11 §4.4.3.3.2): k0 = E(t, s); then for i < n,
+    x_i = E(k_i, c1) and k_(i+1) = E(k_i, c0), each key the first key-length bytes of k_i; the
+    output x_0 || ... || x_(n-1), n = ceil((log2 p + 64) / l). E is the PACE cipher, CBC with a zero
+    IV; l is 128 (3DES, AES-128: t and s of 16 bytes) or 256 (AES-192/256: s of 32 bytes, t of the
+    key length). AES-128 is checked against ICAO's worked examples; 3DES and AES-192/256 follow the
+    same construction with no published worked example."""
     try:
-        c0, c1 = IM_CONSTANTS[cipher]
+        key_length = IM_KEY_LENGTH[cipher]
     except KeyError:
         raise PaceError(f"Integrated Mapping with {cipher} is not supported") from None
-    n = -(-(p.bit_length() + 64) // 128)
-    key, out = encrypt(t, s), b""
+    c0, c1 = IM_CONSTANTS_128 if key_length <= 16 else IM_CONSTANTS_256
+    if len(t) != key_length or len(s) != len(c0):
+        raise PaceError(f"Integrated Mapping with {cipher}: nonces of {len(s)} and {len(t)} bytes, "
+                        f"expected {len(c0)} and {key_length}")
+    n = -(-(p.bit_length() + 64) // (8 * len(s)))
+    k, out = crypto.encrypt_block(cipher, t, s), b""
     for _ in range(n):
-        out += encrypt(key, c1)
-        key = encrypt(key, c0)
+        key = k[:key_length]
+        out += crypto.encrypt_block(cipher, key, c1)
+        k = crypto.encrypt_block(cipher, key, c0)
     return out
 
 
@@ -217,7 +231,7 @@ class PaceProtocol:
         g = self.group
         if self.info.mapping == "IM":
             import os
-            self.im_nonce = self._im_nonce or os.urandom(len(self.nonce))
+            self.im_nonce = self._im_nonce or os.urandom(IM_KEY_LENGTH.get(self.cipher, len(self.nonce)))
             return general_authenticate(0x81, self.im_nonce)
         self._sk_map = self._scalar()
         return general_authenticate(0x81, g.encode(g.mul(self._sk_map, g.generator)))

@@ -86,7 +86,11 @@ class CardPace:
         g, cipher = self.group, self.info.cipher
         try:
             if self.state == "nonce" and chained and not objs:
-                self.s = self.random_bytes(16)  # 16 bytes for 3DES too, as real chips do
+                size = 16  # for 3DES too, as real chips do; Integrated Mapping: the length of its constants
+                if self.info.mapping == "IM":
+                    from drivers.emrtd.pace import im_nonce_length
+                    size = im_nonce_length(cipher)
+                self.s = self.random_bytes(size)
                 z = crypto.encrypt_block(cipher, self.k_pi, self.s)
                 self.state = "map"
                 return tlv.encode(0x7C, tlv.encode(0x80, z)), SW_OK
