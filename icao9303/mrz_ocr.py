@@ -388,27 +388,60 @@ def _corroborated(one: Fitted, other: Fitted | None) -> bool:
 
 
 def _fuse(a: Fitted, b: Fitted, today: _dt.date | None) -> Fitted | None:
-    """`a`'s lines with `b`'s letter wherever `a` has the look-alike digit of PRIMARY_BIAS in a
-    letter-or-digit field, if that (and only that) makes every check digit verify."""
+    """Where `a` has the look-alike digit of `b`'s letter (PRIMARY_BIAS, letter-or-digit fields),
+    either may be right: the one combination of their choices (at most 2^5) that makes every check
+    digit verify, if exactly one does."""
     if a.format is None or a.format != b.format or len(a.lines) != len(b.lines):
         return None
-    lines, changed = [], False
-    for la, lb, kinds in zip(a.lines, b.lines, LAYOUTS[a.format]):
-        if len(la) != len(lb):
-            lines.append(la)
+    spots = [(li, col) for li, (la, lb, kinds) in enumerate(zip(a.lines, b.lines, LAYOUTS[a.format]))
+             if len(la) == len(lb) for col, (x, y, k) in enumerate(zip(la, lb, kinds))
+             if (x, y) in PRIMARY_BIAS and k == "x"]
+    if not spots or len(spots) > 5:
+        return None
+    found = []
+    for mask in range(1, 1 << len(spots)):
+        lines = [list(x) for x in a.lines]
+        for bit, (li, col) in enumerate(spots):
+            if mask >> bit & 1:
+                lines[li][col] = b.lines[li][col]
+        text = ["".join(x) for x in lines]
+        m, _ = _parse(text, a.format, a.partial, today)
+        if m is not None:
+            found.append((text, m))
+    if len(found) != 1:
+        return None
+    text, m = found[0]
+    return Fitted(f"{a.engine}+{b.engine}", a.format, tuple(text), m, a.partial, confidence=a.confidence)
+
+
+def _shared_zero_o(a: Fitted, b: Fitted, today: _dt.date | None) -> Fitted | None:
+    """Both engines read the key lines alike, only the document number's check digit fails, and
+    exactly one swap of O and 0 in the number makes every check digit verify (OCR-B's O and 0 differ
+    by a few per cent in height; both engines confuse them, and the check digit sees the swap)."""
+    if a.format is None or a.format != b.format or a.problem is None or b.problem is None:
+        return None
+    if a.problem.split("; ") != ["document_number check digit", "composite check digit"] and \
+            a.problem != "document_number check digit":
+        return None
+    keys = KEY_LINES[a.format]
+    if any(a.lines[i] != b.lines[i] for i in keys):
+        return None
+    found = []
+    for li, col in _field_slots(a.format)["document_number"][:-1]:
+        c = a.lines[li][col]
+        if c not in "0O":
             continue
-        out = []
-        for x, y, k in zip(la, lb, kinds):
-            if (x, y) in PRIMARY_BIAS and k == "x":
-                x, changed = y, True
-            out.append(x)
-        lines.append("".join(out))
-    if not changed:
+        lines = list(a.lines)
+        lines[li] = lines[li][:col] + ("O" if c == "0" else "0") + lines[li][col + 1:]
+        m, _ = _parse(lines, a.format, a.partial, today)
+        if m is not None:
+            found.append((li, col, c, lines, m))
+    if len(found) != 1:
         return None
-    m, _ = _parse(lines, a.format, a.partial, today)
-    if m is None:
-        return None
-    return Fitted(f"{a.engine}+{b.engine}", a.format, tuple(lines), m, a.partial, confidence=a.confidence)
+    li, col, c, lines, m = found[0]
+    note = f"{li + 1}:{col + 1} {c}->{'O' if c == '0' else '0'}"
+    return Fitted(f"{a.engine}+{b.engine}", a.format, tuple(lines), _with_warning(m, f"OCR repair {note}"),
+                  a.partial, repairs=(note,))
 
 
 def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decision:
@@ -430,6 +463,10 @@ def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decisi
                 return Decision("agree", (b.mrz,), b.partial, engines,
                                 f"both verify; they differ only where {a.engine} reads a letter as its look-alike "
                                 f"digit (its known bias): {b.engine}'s letters stand")
+            if _key_differences(b, a) == 0:   # the keys differ only by the primary's bias
+                return Decision("single", (b.mrz,), b.partial, engines,
+                                f"both verify; their keys differ only where {a.engine} reads a letter as its look-alike "
+                                f"digit, other text differs: {b.engine}'s read")
             return Decision("conflict", (a.mrz, b.mrz), a.partial or b.partial, engines,
                             "both engines verify with different keys")
         if _same_text(a, b):
@@ -453,8 +490,14 @@ def decide(a: Fitted, b: Fitted | None, today: _dt.date | None = None) -> Decisi
                             f"its key otherwise ({'no reading' if differ is None else f'{differ} characters'})")
         return Decision("single", (one.mrz,), one.partial, engines,
                         f"only {one.engine} verifies" + (" (repaired)" if one.repairs else ""))
+    shared = _shared_zero_o(a, b, today) if b is not None else None
+    if shared is not None:
+        return Decision("single", (shared.mrz,), shared.partial, engines,
+                        f"both read the same key but the number's check digit fails; exactly one O/0 swap, "
+                        f"the look-alikes both engines confuse, verifies: {shared.repairs[0]}")
     fused = _fuse(a, b, today) if b is not None else None
     if fused is not None:
         return Decision("single", (fused.mrz,), fused.partial, engines,
-                        f"{a.engine} verifies once {b.engine}'s letters replace its look-alike digits")
+                        f"{a.engine} verifies once {b.engine}'s letters replace some of its look-alike digits "
+                        "(the only such choice that verifies)")
     return Decision("none", (), False, engines, "; ".join(f"{e.engine}: {e.problem}" for e in engines))

@@ -182,3 +182,17 @@ def test_fuzz_no_accepted_read_ever_fails_a_check_digit(data):
     if d.agreement == "agree":
         assert fa.valid or fb.valid
     d.to_dict()
+
+
+def test_an_o_both_engines_read_as_zero_is_swapped_only_when_exactly_one_swap_verifies():
+    truth = td3(number="0O5B77IYE")
+    both_zero = [truth[0], truth[1].replace("0O5B77IYE", "005B77IYE", 1)]
+    d = decide(engine(both_zero), engine(both_zero, "tesseract"), TODAY)
+    assert d.agreement == "single" and d.keys == (key(truth),) and d.mrz.warnings[-1].startswith("OCR repair")
+    # Two zeros where one swap or the other would do: no guess.
+    many = td3(number="O0A0B0C0D")
+    misread = [many[0], many[1].replace("O0A0B0C0D", "00A0B0C0D", 1)]
+    swaps = sum(mrz.parse([misread[0], misread[1][:i] + "O" + misread[1][i + 1:]], today=TODAY, strict=False).valid
+                for i in range(9) if misread[1][i] == "0")
+    d = decide(engine(misread), engine(misread, "tesseract"), TODAY)
+    assert (d.agreement == "none") == (swaps != 1)
