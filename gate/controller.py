@@ -42,7 +42,7 @@ from drivers.screen.driver import Rating, Screen
 from gate.config import GateConfig
 from gate.decision import Decider, Verdict
 from gate.passage import DOORS, TIMEOUTS, PassageMachine
-from gate.steps import ChipOutcome, ChipStep, FaceStep, FingerStep
+from gate.steps import ChipOutcome, ChipPhoto, ChipStep, FaceStep, FingerStep
 
 log = logs.get("controller")
 
@@ -113,6 +113,29 @@ class Aborted(Exception):
         self.reason, self.detail = reason, detail
 
 
+@dataclass(eq=False)
+class PendingDocument:
+    """A document read for the next passage, possibly while the mantrap is still occupied: its
+    record (the clock starts at the MRZ read), the early decision (DG1 and EF.SOD read and verified,
+    eligibility decided; DG2 may still be being read), the whole chip read (DG2's hash checked) and
+    the chip photo, the enrolled fingerprint template. Nothing of it moves a leaf until the lane
+    takes it (`passage`), in order, when idle."""
+
+    read: MrzRead
+    record: PassageRecord
+    decided: asyncio.Future        # (Verdict, ChipOutcome | None) for the entry's decision
+    chip: asyncio.Future           # the whole ChipOutcome (None without an MRZ)
+    template: asyncio.Future       # the enrolled template or None
+    photo: ChipPhoto = field(default_factory=ChipPhoto)
+    aborted: Aborted | None = None
+    reading_shown: bool = False
+
+    @property
+    def traveller_id(self) -> str | None:
+        m = self.read.mrz
+        return f"{m.issuer}:{m.document_number}" if m is not None else None
+
+
 _NOT_IN_SERVICE = ("recovering", "out_of_service", "maintenance", "closed", "emergency")
 # Refusals in the mantrap an officer is alerted to although the screen does not send the traveller to one.
 _ALERTED = (Reason.TAILGATING,)
@@ -147,6 +170,9 @@ class GateController:
         self._commanded: dict[Leaf, str | None] = {Leaf.ENTRY: None, Leaf.EXIT: None}
         self._visits = 0                          # state entries so far: a timeout belongs to one visit
         self._mrz: asyncio.Queue[MrzRead] = asyncio.Queue(maxsize=1)
+        self._pending: PendingDocument | None = None   # the next passage's document, read ahead
+        self.cycles: dict[str, float] = {}       # cleared passage id -> MRZ read → exit locked behind them (s)
+        self._last_cleared: PassageRecord | None = None
         self._changed = asyncio.Event()
         self._passage: asyncio.Task | None = None
         self._cancel = threading.Event()       # the current passage's worker threads stop when set
@@ -239,8 +265,10 @@ class GateController:
 
     def mrz_event(self, ev) -> None:
         if isinstance(ev, MrzRead):
-            if self.machine.state != "idle" or self._mrz.full() or self.hold_documents:
-                log.info("mrz_ignored", state=self.machine.state)  # a document placed mid-passage waits
+            # Read ahead while the mantrap is busy: the next traveller's document is read, authenticated
+            # and decided meanwhile (`_documents`); one document at a time on the reader.
+            if self.machine.state in _NOT_IN_SERVICE or self._mrz.full() or self.hold_documents:
+                log.info("mrz_ignored", state=self.machine.state)
                 return
             self._mrz.put_nowait(ev)
         self._changed.set()
@@ -456,6 +484,7 @@ class GateController:
         if not serving:  # a document read just before is not a passage to start once the lane is back
             while not self._mrz.empty():
                 self._mrz.get_nowait()
+            self._drop_pending(f"lane {state}")
         if state not in ("returning", "entry_attention", "releasing"):
             self.refused_inside = None
         if state == "out_of_service":
@@ -510,8 +539,8 @@ class GateController:
     def _show_reason(self, reason: Reason) -> None:
         self._show(reason.guidance)
 
-    def _alert(self, reason: Reason, detail: str) -> None:
-        passage_id = self._journal_id
+    def _alert(self, reason: Reason, detail: str, passage_id: str | None = None) -> None:
+        passage_id = passage_id or self._journal_id
         alert = OfficerAlert(reason.value, passage_id, detail, _now())
         self.alerts.append(alert)
         log.warning("officer_alert", reason=reason.value, passage_id=passage_id, detail=detail)
@@ -556,7 +585,8 @@ class GateController:
         """Serve travellers until cancelled; no error ends this loop."""
         self._serving = asyncio.current_task()
         self._record_interrupted()
-        helpers = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._supervise())]
+        helpers = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._supervise()),
+                   asyncio.create_task(self._documents())]
         try:
             while True:
                 try:
@@ -579,11 +609,12 @@ class GateController:
         elif state == "idle" and not self.machine.healthy:
             self.machine.send("taken_out_of_service")
         elif state == "idle":
-            self._show("gate.welcome")
-            read = await self._next_document()
-            if read is None or self.machine.state != "idle":
+            if self._pending is None and self._mrz.empty():
+                self._show("gate.welcome")
+            pending = await self._next_pending()
+            if pending is None:
                 return
-            await self._run_passage(read)
+            await self._run_passage(pending)
         elif state in ("returning", "entry_attention"):
             await self._until(lambda: self.mantrap_empty() or self.machine.state != state)  # or an officer released
             if self.machine.state == state:
@@ -600,32 +631,50 @@ class GateController:
             await self._until(lambda: self.exit_secured() and self.mantrap_empty())
             if self.machine.state == "exit_clear":
                 self.machine.send("exit_locked")
+                last = self._last_cleared
+                if last is not None:   # the lane's cycle: the exit locked behind the traveller
+                    self._last_cleared = None
+                    self.cycles[last.passage_id] = round(time.monotonic() - last.t0, 3)
+                    log.info("lane_cycle", passage_id=last.passage_id, cycle_s=self.cycles[last.passage_id],
+                             passage_s=last.timings_s.get("passage"))
         else:  # out_of_service, maintenance, closed, emergency: events move the machine
             if state in ("out_of_service", "closed"):
                 self._show("gate.out_of_service")
             await self._until(lambda: self.machine.state != state)
 
-    async def _next_document(self) -> MrzRead | None:
-        """The next MRZ read, or None when the lane leaves idle first (an alarm, a fault)."""
+    async def _next_pending(self) -> PendingDocument | None:
+        """The next document (being read or read ahead), taken off the queue; None when the lane
+        leaves idle first (an alarm, a fault)."""
         while self.machine.state == "idle":
-            try:
-                return self._mrz.get_nowait()
-            except asyncio.QueueEmpty:
-                await self._wait_changed(0.25)
+            pending = self._pending
+            if pending is not None and not self.hold_documents:
+                self._pending = None
+                return pending
+            await self._wait_changed(0.25)
         return None
 
-    async def _run_passage(self, read: MrzRead) -> None:
+    async def _run_passage(self, pending: PendingDocument) -> None:
         self._abort = None
         self._cancel = threading.Event()
         self._passage = asyncio.current_task()
         try:
-            await self.passage(read)
+            await self.passage(pending)
         finally:
             self._passage = None
             self._abort = None
 
+    def _drop_pending(self, why: str) -> None:
+        """The document read ahead will not become a passage (the lane left service, an abort): no
+        leaf moved for it and no journal holds it; its traveller lays it down again."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.aborted = Aborted(Reason.FAULT, why)
+            log.info("document_dropped", passage_id=pending.record.passage_id, why=why)
+            self._audit("document.dropped", passage_id=pending.record.passage_id, why=why)
+
     def _abort_passage(self, reason: Reason, detail: str) -> None:
         """End the passage in progress: its waits raise, its worker threads stop at their next check."""
+        self._drop_pending(detail)
         if self._journal_id is None:
             return
         self._cancel.set()
@@ -677,17 +726,26 @@ class GateController:
         self._finish(record, "aborted", [Reason.INTERRUPTED], {Reason.INTERRUPTED: detail})
 
     # -- one passage -------------------------------------------------------------------------
-    async def passage(self, read: MrzRead) -> PassageRecord:
-        record = PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, _now())
+    async def passage(self, pending: PendingDocument) -> PassageRecord:
+        """One passage, from a document read (or being read) by `_documents`. Pipelined: the
+        document may have been decided while the previous traveller was in the mantrap; the entry
+        opens once DG1 and EF.SOD are verified and eligibility decided, while DG2 may still be read;
+        face capture (with its liveness prompt) and the fingerprint start together the moment the
+        traveller is inside; every decision waits for the entry reported locked and, for the face,
+        for DG2 read and its hash checked."""
+        read, record = pending.read, pending.record
         self._journal_id = record.passage_id
         self.dev.screen.passage(record.passage_id, read.mrz.issuer if read.mrz else None)   # language; rating link
         self._decision = False
+        face_task = finger_task = None
         try:
             self.machine.send("document_presented")
             self._journal(record, "reading_document")
-            self._show("document.reading")
-            verdict, chip = await self._check_document(read, record)
-            record.timings_s["document"] = round(time.monotonic() - record.t0, 3)
+            if not pending.decided.done() and not pending.reading_shown:
+                self._show("document.reading")
+            verdict, chip = await self._await(pending.decided)
+            if pending.aborted is not None:
+                raise pending.aborted
             if not verdict.accepted:
                 self._show(verdict.guidance)
                 self.machine.send("document_refused")
@@ -712,7 +770,12 @@ class GateController:
             if self.machine.state != "entering":  # entry_timeout: nobody came in
                 return self._finish(record, "abandoned", [Reason.ENTRY_TIMEOUT])
             self.machine.send("entered")
-            # Nothing is verified with the entry open: wait for it to be reported locked.
+            # The traveller is inside: face capture with its liveness prompt, and the fingerprint of an
+            # enrolled traveller, start now, while the entry closes behind them (not for someone the
+            # beams already refuse: a tailgater, a child).
+            if not self._mantrap_flags:
+                face_task, finger_task = await self._start_biometrics(pending, record)
+            # Nothing is decided with the entry open: wait for it to be reported locked.
             await self._until(lambda: self.entry_secured() or self.machine.state != "confirming_occupancy")
             record.timings_s["enter"] = round(time.monotonic() - t_enter, 3)
             if self.machine.state != "confirming_occupancy":  # entry_not_closed
@@ -720,7 +783,13 @@ class GateController:
             if self._mantrap_flags:
                 return self._refuse(record, sorted(self._mantrap_flags))
             self.machine.send("occupancy_confirmed")
-            reasons = await self._verify_biometrics(chip, record)
+            if face_task is None:
+                face_task, finger_task = await self._start_biometrics(pending, record)
+            # The whole chip (DG2 read, its hash checked) before any face decision.
+            document = await self._document_complete(pending, record)
+            if document:
+                return self._refuse(record, document, outcome="refused_document")
+            reasons = await self._verify_biometrics(face_task, finger_task, record)
             reasons = sorted(self._mantrap_flags) or reasons  # a tailgater seen during verification too
             self._decision = not reasons
             if reasons:
@@ -734,6 +803,9 @@ class GateController:
                 return self._finish(record, "exit_timeout", [Reason.EXIT_TIMEOUT])
             if self.machine.state == "exiting":
                 self.machine.send("exited")
+            # The traveller's clock: MRZ read → past the exit leaf (the lane's cycle ends when it locks).
+            record.timings_s["passage"] = round(time.monotonic() - record.t0, 3)
+            self._last_cleared = record
             # Against the flow: the traveller was cleared and the exit is open; the intruder is the
             # officer's (alerted) and leaves by the exit too, while the serving loop waits.
             detail = {Reason.AGAINST_FLOW: "someone came in from the exit side"} if self._against_flow else None
@@ -757,15 +829,16 @@ class GateController:
             return record
         finally:
             self._journal_id = None
+            self._stop_biometrics(face_task, finger_task, pending)
             log.info("passage_done", passage_id=record.passage_id, outcome=record.outcome, reasons=record.reasons)
 
-    def _refuse(self, record: PassageRecord, reasons: list[Reason]) -> PassageRecord:
+    def _refuse(self, record: PassageRecord, reasons: list[Reason], outcome: str = "refused_biometric") -> PassageRecord:
         """Back out through the entry; a refer-back always reaches an officer."""
         self._show(guidance_for(reasons))
         self.machine.send("refused")
         self.refused_inside = record.passage_id
         self._refer(reasons, "refused in the mantrap")
-        return self._finish(record, "refused_biometric", reasons)
+        return self._finish(record, outcome, reasons)
 
     def _refer(self, reasons, where: str) -> None:
         """A refusal whose guidance sends the traveller to an officer (document or mantrap) alerts one."""
@@ -784,23 +857,108 @@ class GateController:
         p = self.last_presence
         return p is not None and p.occupancy >= 1 and all(b.first > 0 for b in p.bodies)
 
-    async def _check_document(self, read: MrzRead, record: PassageRecord) -> tuple[Verdict, ChipOutcome | None]:
+    async def _documents(self) -> None:
+        """Reads documents as they are laid down, also while the mantrap is busy, one at a time:
+        the record opens at the MRZ read, the chip is read and verified, the traveller decided
+        (`PendingDocument`); the lane takes it when idle. The next document is read only once this
+        one's chip read is over (one reader) and the lane has taken it."""
+        while True:
+            read = await self._mrz.get()
+            if self.machine.state in _NOT_IN_SERVICE or self.hold_documents:
+                continue
+            loop = asyncio.get_running_loop()
+            pending = PendingDocument(read, PassageRecord(uuid.uuid4().hex, self.cfg.gate.id, _now()),
+                                      loop.create_future(), loop.create_future(), loop.create_future())
+            self._pending = pending
+            self._changed.set()
+            if self.machine.state == "idle":
+                self._show("document.reading")
+                pending.reading_shown = True
+            try:
+                await self._read_document(pending)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("document_read_failed", passage_id=pending.record.passage_id)
+                pending.aborted = pending.aborted or Aborted(Reason.FAULT, type(exc).__name__)
+            finally:
+                for fut in (pending.decided, pending.chip, pending.template):
+                    if not fut.done() and not isinstance(fut, asyncio.Task):
+                        fut.set_result((Verdict(False, (Reason.FAULT,)), None) if fut is pending.decided else None)
+                if not pending.photo.ready():
+                    pending.photo.set(None)
+            while self._pending is pending:       # not taken yet: the next document waits
+                await self._wait_changed(0.25)
+
+    async def _read_document(self, pending: PendingDocument) -> None:
+        read, record = pending.read, pending.record
         if read.mrz is None:
-            return Verdict(False, (Reason.MRZ_UNREADABLE,)), None
+            pending.decided.set_result((Verdict(False, (Reason.MRZ_UNREADABLE,)), None))
+            return
         optical = read.mrz
         record.document = {"type": optical.doc_type, "issuer": optical.issuer, "nationality": optical.nationality,
                            "number": optical.document_number}
-        chip = await self._blocking(self.dev.chip.read_page, read)
+        loop = asyncio.get_running_loop()
+        if self.dev.finger is not None:   # the enrolled template, fetched while the chip is read
+            pending.template = asyncio.ensure_future(
+                self.reactor.run_blocking(self.dev.finger.enrolled, pending.traveller_id))
+        early: asyncio.Future = loop.create_future()
+
+        def early_outcome(outcome: ChipOutcome) -> None:   # in the chip's worker thread, DG1 and EF.SOD verified
+            self.reactor.call_from_thread(lambda: early.done() or early.set_result(outcome))
+
+        work = asyncio.ensure_future(self.reactor.run_blocking(self.dev.chip.read_page, read, early_outcome))
+        await asyncio.wait({work, early}, return_when=asyncio.FIRST_COMPLETED)
+        chip = work.result() if work.done() else early.result()   # the whole read when it was that quick
         record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in chip.timings_s.items()})
         if chip.error:
             record.document["chip_error"] = chip.error
         if chip.access:
             record.document["access"] = chip.access
-        verdict = await self._blocking(self.decider.decide, optical, chip)   # gate/decision.py: policy and screening
+        verdict = await self.reactor.run_blocking(self.decider.decide, optical, chip)   # gate/decision.py
         record.document.update(verdict.details)
         for reason, detail in verdict.alerts:   # a control-list hit: the officer gets the entry, the screen nothing
-            self._alert(reason, detail)
-        return verdict, chip
+            self._alert(reason, detail, passage_id=record.passage_id)
+        record.timings_s["document"] = round(time.monotonic() - record.t0, 3)
+        pending.decided.set_result((verdict, chip))
+        self._changed.set()
+        full = await work
+        if full is not chip:
+            record.timings_s.update({f"chip.{k}": round(v, 3) for k, v in full.timings_s.items()
+                                     if k not in ("early", "passive_auth")})
+            record.timings_s["chip.passive_auth_dg2"] = round(full.timings_s.get("passive_auth", 0.0), 3)
+        record.timings_s["chip.total"] = round(time.monotonic() - record.t0, 3)
+        pending.chip.set_result(full)
+        # The photo reaches the face step only once its hash is checked against the signed SOD.
+        pa_ok = full.passive_auth is not None and full.passive_auth.passed and not full.error
+        pending.photo.set(full.face_image if pa_ok else None)
+        self._changed.set()
+
+    async def _document_complete(self, pending: PendingDocument, record: PassageRecord) -> list[Reason]:
+        """The whole chip read for the traveller inside: its passive authentication over every group
+        (DG2's hash) must pass before any face decision; the reasons to refuse otherwise."""
+        full = await self._await(pending.chip)
+        if pending.aborted is not None:
+            raise pending.aborted
+        if full is None or full.passive_auth is None:
+            if full is not None and full.error:
+                record.document["chip_error"] = full.error
+            return [Reason.CHIP_UNREADABLE]
+        record.document["passive_auth"] = {c.name: c.status for c in full.passive_auth.checks}
+        if not full.passive_auth.passed:
+            return [Reason.for_pa_check(c.name) for c in full.passive_auth.failed] or [Reason.PA_VERDICT]
+        if full.error:   # DG2 does not parse
+            record.document["chip_error"] = full.error
+        return []
+
+    async def _await(self, future: asyncio.Future):
+        """A future of this passage that an abort interrupts at once."""
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=0.1)
+            if self._abort is not None:
+                raise self._abort
+            if done:
+                return future.result()
 
     async def _blocking(self, fn, *args):
         """A worker-thread step that an abort interrupts at once (the thread stops at its next check)."""
@@ -813,32 +971,57 @@ class GateController:
                 work.add_done_callback(lambda f: f.exception())  # its result is dropped, its error too
                 raise self._abort
 
-    async def _verify_biometrics(self, chip: ChipOutcome, record: PassageRecord) -> list[Reason]:
-        """Face first; then, for enrolled travellers (or when the policy requires it), the
-        fingerprint, fused with the face score at the target false-match rate."""
+    async def _start_biometrics(self, pending: PendingDocument, record: PassageRecord):
+        """Face capture (and its liveness prompt) now, against the chip photo once it is read; the
+        fingerprint of an enrolled traveller in parallel. Returns the two running tasks (finger None
+        when not enrolled or no scanner)."""
         t = time.monotonic()
-        try:
-            face = await self._blocking(self.dev.face.verify, chip.face_image, self._show_threadsafe, self._cancel)
-        finally:
-            if chip.face_image is not None:
-                chip.face_image.fill(0)  # the chip photo is a biometric sample too
-                chip.face_image = None
-        record.timings_s["face"] = round(time.monotonic() - t, 3)
+        face_task = asyncio.ensure_future(self.reactor.run_blocking(
+            self.dev.face.verify, pending.photo, self._show_threadsafe, self._cancel))
+        face_task.add_done_callback(lambda f: record.timings_s.__setitem__("face", round(time.monotonic() - t, 3)))
+        template = await self._await(pending.template) if self.dev.finger is not None else None
+        finger_task = None
+        if template is not None:
+            self._show("finger.place")
+            finger_task = asyncio.ensure_future(self.reactor.run_blocking(
+                self.dev.finger.verify, template, self._show_threadsafe, self._cancel))
+            finger_task.add_done_callback(
+                lambda f: record.timings_s.__setitem__("finger", round(time.monotonic() - t, 3)))
+        return face_task, finger_task
+
+    def _stop_biometrics(self, face_task, finger_task, pending: PendingDocument) -> None:
+        """However the passage ends: its captures stop, their errors are dropped, the chip photo wiped."""
+        self._cancel.set()
+        for task in (face_task, finger_task):
+            if task is not None:
+                task.add_done_callback(lambda f: f.cancelled() or f.exception())
+        if finger_task is not None and not finger_task.done():
+            self.dev.finger.scanner.cancel()
+
+        def wipe() -> None:
+            if pending.photo.image is not None:
+                pending.photo.image.fill(0)   # the chip photo is a biometric sample too
+        if face_task is None or face_task.done():
+            wipe()
+        else:
+            face_task.add_done_callback(lambda f: wipe())
+
+    async def _verify_biometrics(self, face_task, finger_task, record: PassageRecord) -> list[Reason]:
+        """The face (captured since the traveller came in) decides first; then, for enrolled travellers
+        (or when the policy requires it), the fingerprint captured in parallel, fused with the face
+        score at the target false-match rate."""
+        face = await self._await(face_task)
         record.scores["face"] = face.scores
         if any(r is not Reason.FACE_NO_MATCH for r in face.reasons):  # liveness or capture failed: no fusion
             self.machine.send("face_decided")
             return list(face.reasons)
-        template = self.dev.finger.enrolled(chip.traveller_id) if self.dev.finger else None
-        if template is None:
+        if finger_task is None:
             self.machine.send("face_decided")
             if self.cfg.eligibility.require_fingerprint:
                 return [Reason.FINGER_NOT_ENROLLED]
             return list(face.reasons)
         self.machine.send("finger_required")
-        t = time.monotonic()
-        self._show("finger.place")
-        finger = await self._blocking(self.dev.finger.verify, template, self._show_threadsafe, self._cancel)
-        record.timings_s["finger"] = round(time.monotonic() - t, 3)
+        finger = await self._await(finger_task)
         record.scores["finger"] = finger.scores
         if Reason.FINGER_NOT_CAPTURED in finger.reasons:
             scanner = self.dev.finger.scanner.status()

@@ -6,8 +6,10 @@ scores, timings) and keeps biometric samples only inside wiped-on-exit `Biometri
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,26 +85,50 @@ class ChipStep:
         finally:
             self.policy = policy
 
-    def read(self, optical: _mrz.Mrz) -> ChipOutcome:
+    def read(self, optical: _mrz.Mrz, early: Callable[[ChipOutcome], None] | None = None) -> ChipOutcome:
+        """The whole read, checked. With `early`, DG2 (the photo, most of the chip's bytes) is read
+        last: once DG1, EF.SOD (and DG14/DG15, AA) are read, passive authentication runs over them
+        (DG2's hash not yet required) and `early(outcome)` gets that outcome, without a photo, in
+        this worker thread; the read then goes on with DG2 in the same session, and the outcome
+        returned has passive authentication over every group read (DG2's hash checked) and the
+        photo. The gate decides eligibility on the early outcome and lets the traveller in while DG2
+        is still being read; no face decision is taken before the full outcome."""
         out = ChipOutcome(traveller_id=f"{optical.issuer}:{optical.document_number}")
         deadline = self.cfg.timeouts.chip_read_s
         t0 = time.perf_counter()
+
+        def later(result, read_more) -> None:
+            t1 = time.perf_counter()
+            part = self._outcome(optical, result, ChipOutcome(out.traveller_id), self.early_policy)
+            part.timings_s["passive_auth"] = time.perf_counter() - t1
+            part.timings_s["early"] = time.perf_counter() - t0
+            early(part)
+            result.files["DG2"] = read_more("DG2")
+
         try:
             self.reader.wait_for_card(min(deadline, 5.0))
             with self.reader.connect() as card:
                 clone_check = chip_auth_mode(self.cfg.eligibility, optical.issuer) != "off"
-                result = read_document(card, BacKey.from_mrz(optical), names=["DG1", "DG2"], deadline_s=deadline,
-                                       policy=self.cfg.devices.chip_reader.access_policy,
-                                       active_auth=clone_check, chip_authentication=clone_check)
+                result = read_document(card, BacKey.from_mrz(optical), names=["DG1"] if early else ["DG1", "DG2"],
+                                       deadline_s=deadline, policy=self.cfg.devices.chip_reader.access_policy,
+                                       active_auth=clone_check, chip_authentication=clone_check,
+                                       later=later if early else None)
         except (EGateError, OSError) as exc:
             out.error = f"{type(exc).__name__}: {exc}"
             out.timings_s["read"] = time.perf_counter() - t0
             log.warning("chip_read_failed", error=out.error)
             return out
+        t1 = time.perf_counter()
+        self._outcome(optical, result, out, self.policy)
+        out.timings_s["passive_auth"] = time.perf_counter() - t1
+        return out
+
+    def _outcome(self, optical: _mrz.Mrz, result, out: ChipOutcome, policy: pa.Policy) -> ChipOutcome:
+        """Passive authentication of what `result` holds under `policy`, clone checks, DG1, and the photo
+        when DG2 was read."""
         out.timings_s.update(result.timings_s)
         groups = {int(name[2:]): data for name, data in result.files.items() if name.startswith("DG")}
-        t1 = time.perf_counter()
-        out.passive_auth = pa.verify(result.files["EF.SOD"], groups, self.trust, mrz=optical, policy=self.policy)
+        out.passive_auth = pa.verify(result.files["EF.SOD"], groups, self.trust, mrz=optical, policy=policy)
         out.access = {**result.access, "method": result.access_control}
         if result.fallback:
             out.access["fallback"] = result.fallback
@@ -112,14 +138,18 @@ class ChipStep:
             out.dg1 = lds.parse_dg1(groups[1]) if 1 in groups else None
         except EGateError as exc:
             log.warning("chip_dg1_unparsed", error=str(exc))
-        out.timings_s["passive_auth"] = time.perf_counter() - t1
-        try:
-            faces = lds.parse_dg2(groups[2])
-            out.face_image = faces[0].image if faces else None
-        except EGateError as exc:
-            out.error = f"DG2: {exc}"
+        if 2 in groups:
+            try:
+                faces = lds.parse_dg2(groups[2])
+                out.face_image = faces[0].image if faces else None
+            except EGateError as exc:
+                out.error = f"DG2: {exc}"
         return out
 
+    @property
+    def early_policy(self) -> pa.Policy:
+        """The policy before DG2 is read: everything but DG2's hash, which the full read checks."""
+        return dataclasses.replace(self.policy, required_data_groups=self.policy.required_data_groups - {2})
 
     def _chip_auth(self, result, passive: pa.PassiveAuthResult) -> dict:
         """Each clone check the chip went through, bound to passive authentication: a key the chip
@@ -146,6 +176,31 @@ class ChipStep:
 
 # ------------------------------------------------------------------------ face
 
+class ChipPhoto:
+    """The chip photo handed from the chip read (a worker thread) to the face step (another), which
+    starts capturing before DG2 is read: `set(image)` once (None: no usable photo), `wait`/`ready`."""
+
+    def __init__(self):
+        self.image: np.ndarray | None = None
+        self._set = threading.Event()
+
+    @classmethod
+    def ready_with(cls, image: np.ndarray | None) -> ChipPhoto:
+        photo = cls()
+        photo.set(image)
+        return photo
+
+    def set(self, image: np.ndarray | None) -> None:
+        self.image = image
+        self._set.set()
+
+    def ready(self) -> bool:
+        return self._set.is_set()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._set.wait(timeout_s)
+
+
 @dataclass
 class FaceOutcome:
     matched: bool
@@ -167,16 +222,25 @@ class FaceStep:
         self.matcher = FaceMatcher(fmr=cfg.thresholds.face_fmr)
         self.fusion = ScoreFusion(cfg.thresholds.face_fmr)
 
-    def verify(self, reference: np.ndarray | None, show, cancel: threading.Event) -> FaceOutcome:
-        """`cancel` (set when the passage is aborted) ends the capture at the next frame; every
-        buffer is wiped either way."""
+    def _embed_reference(self, reference: np.ndarray | None) -> tuple[np.ndarray | None, Reason | None]:
         if reference is None:
-            return FaceOutcome(False, None, (Reason.FACE_NO_CHIP_PHOTO,), {})
+            return None, Reason.FACE_NO_CHIP_PHOTO
         with BiometricSample.from_array(reference, kind="chip photo") as ref_sample:
             ref = self.pipeline.process_sample(ref_sample, embed_always=True).embedding
             ref = None if ref is None else ref.copy()
-        if ref is None:
-            return FaceOutcome(False, None, (Reason.FACE_CHIP_PHOTO_UNUSABLE,), {})
+        return ref, None if ref is not None else Reason.FACE_CHIP_PHOTO_UNUSABLE
+
+    def verify(self, reference: np.ndarray | ChipPhoto | None, show, cancel: threading.Event) -> FaceOutcome:
+        """`reference`: the chip photo, or a `ChipPhoto` still being read (capture and the liveness
+        prompt start at once; the photo is embedded the moment it arrives, and no decision is
+        returned before it). `cancel` (set when the passage is aborted) ends the capture at the next
+        frame; every buffer is wiped either way."""
+        photo = reference if isinstance(reference, ChipPhoto) else ChipPhoto.ready_with(reference)
+        ref, ref_problem = None, None
+        if photo.ready():
+            ref, ref_problem = self._embed_reference(photo.image)
+            if ref_problem is not None:
+                return FaceOutcome(False, None, (ref_problem,), {})
         # Only the blink challenge is used: a head turn needs a traveller who reads the screen,
         # and the blink is the one both real travellers and the lane's simulated ones perform.
         challenge = Challenge.BLINK
@@ -184,6 +248,7 @@ class FaceStep:
         live, observations, attacks = [], [], 0
         faces_seen, faces_flagged = 0, 0   # every frame with a face, usable or not, and the passive cues' verdicts
         shown, seq = None, 0
+        tracker = self.pipeline.tracker()   # the face followed from frame to frame (biometrics.face.detector)
         t0 = time.monotonic()
         deadline = t0 + self.cfg.timeouts.face_capture_s
         try:
@@ -196,10 +261,10 @@ class FaceStep:
                 with BiometricSample.from_array(frame.image, kind="face frame") as sample:
                     if len(live) >= self.GOOD_FRAMES:
                         # Enough to match: only landmarks now, so every frame feeds the liveness check.
-                        faces = self.pipeline.detector.detect(sample.array)
+                        faces = tracker.detect(sample.array)
                         observations.append(Observation.from_frame(frame.at - t0, sample.array, faces))
                     else:
-                        result = self.pipeline.process_sample(sample)
+                        result = self.pipeline.process_sample(sample, tracker=tracker)
                         observations.append(Observation.from_frame(frame.at - t0, sample.array, result.faces))
                         # Passive cues on every face seen: a replay held too far off for the quality
                         # checks is still a presentation attack, never "no face captured".
@@ -212,14 +277,26 @@ class FaceStep:
                         elif result.quality.guidance and result.quality.guidance != shown:
                             shown = result.quality.guidance
                             show(shown)
-                if len(live) >= self.GOOD_FRAMES and (frame.at - t0 > ChallengeRules.deadline_s
-                                                      or verify_challenge(challenge, observations).passed):
+                if ref is None and ref_problem is None and photo.ready():
+                    ref, ref_problem = self._embed_reference(photo.image)   # as soon as DG2 is in
+                if ref_problem is not None:
                     break
+                if ref is not None and len(live) >= self.GOOD_FRAMES and (
+                        frame.at - t0 > ChallengeRules.deadline_s or verify_challenge(challenge, observations).passed):
+                    break
+            # Captured: the decision still needs the chip photo (DG2 read, its hash checked by the caller).
+            limit = time.monotonic() + self.cfg.timeouts.chip_read_s
+            while ref is None and ref_problem is None and not cancel.is_set() and time.monotonic() < limit:
+                if photo.wait(0.05):
+                    ref, ref_problem = self._embed_reference(photo.image)
+            if ref is None:
+                return FaceOutcome(False, None, (ref_problem or Reason.FACE_NO_CHIP_PHOTO,), {})
             liveness = verify_challenge(challenge, observations)
             match = self.matcher.verify(live, {"chip": ref})
         finally:
             for arr in [ref, *live]:
-                arr.fill(0)  # embeddings are biometric data too
+                if arr is not None:
+                    arr.fill(0)  # embeddings are biometric data too
         reasons: list[Reason] = []
         attack_unusable = not live and faces_flagged * 2 > faces_seen   # no usable frame; most faces seen flagged
         if not live and not attack_unusable:

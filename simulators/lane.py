@@ -28,7 +28,8 @@ import datetime as dt
 import json
 import os
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,12 +42,14 @@ from biometrics import assets
 from drivers.door.protocol import Leaf, LeafState, Position
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
+from drivers.screen.driver import RecordingScreen, ScreenMessage
 from core import logs
 from gate.config import GateConfig, load_gate
 from core.errors import DeviceError
 from icao9303 import mrz as mrzmod
 from simulators.camera import CameraSim
 from simulators.chip.applet import EmrtdApplet
+from simulators.chip.documents import chip_keys
 from simulators.chip.timing import ContactlessTiming
 from simulators.chip.vpcd import PORTS, READER_NAMES, VirtualCard, exclusive_slots
 from simulators.door import DoorSimulator
@@ -55,7 +58,7 @@ from simulators.fingerprint_synth import FingerGenerator
 from simulators.mrz_reader import MrzReaderSimulator
 from simulators.page_scanner import PageScannerSim
 from simulators.services import pcscd_with_vpcd
-from simulators.testpki import VARIANTS, Document, TestPki
+from simulators.testpki import VARIANTS, Document, TestPki, clone_chip
 
 PROFILES = ("realistic", "zero-latency")
 HOME_STATE, FOREIGN_STATE = "TWN", "NLD"
@@ -63,6 +66,11 @@ ENROLMENT_IMPRESSIONS = 2   # impressions 0..1 of each finger are the counter en
 CHIP_SLOT = 0
 GROUP_PHOTO = "faces/group_t1.jpg"
 CARD_GONE_S = 5.0
+CLONED_CHIP = "cloned_chip"            # a lane passport variant beside simulators.testpki.VARIANTS
+CLONE_PACE = "ECDH-GM-AES-128/13"
+LANE_VARIANTS = VARIANTS + (CLONED_CHIP,)
+CAMERA_FPS = 30
+READER_QUIET_S = {"realistic": 0.2, "zero-latency": 0.05}   # no APDU this long: the reader's light is off
 
 log = logs.get("simulators.lane")
 
@@ -134,16 +142,57 @@ def person(key: str) -> Person:
 
 class LaneDoor(DoorSimulator):
     """The door controller simulator, counting each leaf's completed closings: what a person in the
-    mantrap hears (the leaf shutting behind them), even when it reopens before they look again."""
+    mantrap hears (the leaf shutting behind them), even when it reopens before they look again.
+    `history`: every leaf report (monotonic time, leaf, position, locked), for timing a passage."""
 
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.closings: Counter[Leaf] = Counter()
+        self.history: deque[tuple[float, Leaf, Position, bool]] = deque(maxlen=20_000)
 
     def _emit(self, msg) -> None:
-        if isinstance(msg, LeafState) and msg.position == Position.CLOSED:
-            self.closings[msg.leaf] += 1
+        if isinstance(msg, LeafState):
+            self.history.append((time.monotonic(), msg.leaf, msg.position, msg.locked))
+            if msg.position == Position.CLOSED:
+                self.closings[msg.leaf] += 1
         super()._emit(msg)
+
+
+class LaneScreen(RecordingScreen):
+    """The lane's guidance screen: what the gate shows (the gate is given this object,
+    `GateApp(cfg, screen=lane.screen)`) is also what the travellers in the lane can read.
+    `subscribe(fn)` calls `fn(monotonic time, message)` for every message from then on, in the
+    thread that shows it (the gate's loop): keep it short."""
+
+    def __init__(self):
+        super().__init__()
+        self._readers: list = []
+
+    def subscribe(self, fn) -> None:
+        with self._lock:
+            self._readers = [*self._readers, fn]
+
+    def unsubscribe(self, fn) -> None:
+        with self._lock:
+            self._readers = [r for r in self._readers if r is not fn]
+
+    @property
+    def attached(self) -> bool:
+        """Something was shown: a gate drives this screen (travellers can rely on reading it)."""
+        return bool(self.shown)
+
+    def _display(self, msg: ScreenMessage) -> None:
+        super()._display(msg)
+        self.relay(msg)
+
+    def relay(self, msg: ScreenMessage) -> None:
+        """Tell the readers (only): what another screen of the gate showed (`Lane.watch_screen`)."""
+        now = time.monotonic()
+        for fn in self._readers:
+            try:
+                fn(now, msg)
+            except Exception as exc:  # a reader's failure never reaches the gate
+                log.warning("screen_reader_failed", error=f"{type(exc).__name__}: {exc}")
 
 
 class LaneError(RuntimeError):
@@ -179,12 +228,15 @@ class Lane:
         self.mrz: MrzReaderSimulator | None = None
         self.fingerprint: FingerprintScannerSim | None = None
         self.camera: CameraSim | None = None
+        self.screen = LaneScreen()                # give it to the gate: travellers read it
         self.card: VirtualCard | None = None      # the chip while a passport is presented
         self.document: Document | None = None     # the passport on the reader
         self.vpcd_ports: tuple[int, int] | None = None
         self._documents: dict[tuple[str, str], Document] = {}
         self._photos: dict[str, np.ndarray] = {}
         self._card_lock = threading.Lock()
+        self._reader_seen: tuple[int, int] = (0, 0)
+        self._reader_changed = 0.0
         self._documents_lock = threading.Lock()
         self._stack: contextlib.ExitStack | None = None
 
@@ -208,7 +260,7 @@ class Lane:
                 self.workdir / "fingerprint.tty", seed=self.seed, timing="zero" if zero else "realistic",
                 first_impression=ENROLMENT_IMPRESSIONS))
             self.camera = stack.enter_context(CameraSim([self.photo(p.camera_photo) for p in PEOPLE],
-                                                        fps=15, seed=self.seed))
+                                                        fps=CAMERA_FPS, seed=self.seed))
             stack.callback(self._remove_card)
             self.write_config()
         except BaseException:
@@ -248,8 +300,8 @@ class Lane:
 
     def passport(self, key: str, variant: str = "genuine") -> Document:
         """The person's personalised passport: genuine or a forged variant of simulators.testpki."""
-        if variant not in VARIANTS:
-            raise LaneError(f"unknown passport variant {variant!r}; one of {', '.join(VARIANTS)}")
+        if variant not in LANE_VARIANTS:
+            raise LaneError(f"unknown passport variant {variant!r}; one of {', '.join(LANE_VARIANTS)}")
         p = person(key)
         with self._documents_lock:
             return self._personalise(p, variant)
@@ -257,8 +309,13 @@ class Lane:
     def _personalise(self, p: Person, variant: str) -> Document:
         key = p.key
         if (key, variant) not in self._documents:
-            face = _jpeg(self.photo(p.passport_photo))
-            if p.national or variant != "genuine":
+            face = chip_portrait(self.photo(p.passport_photo))
+            if variant == CLONED_CHIP:
+                # A cloned chip: the genuine files and signatures (PACE, Chip and Active Authentication
+                # offered) copied onto a chip without the issuer's private keys
+                doc = clone_chip(self.pki.personalise(p.mrz_lines(), face, "genuine", pace=CLONE_PACE,
+                                                      data_groups=(1, 2, 14, 15)))
+            elif p.national or variant != "genuine":
                 doc = self.pki.personalise(p.mrz_lines(), face, variant)
             else:
                 # A genuine foreign passport: signed by the foreign state's DS (the test PKI's
@@ -275,7 +332,7 @@ class Lane:
         with self._card_lock:
             self._remove_card()
             self.document = doc
-            applet = EmrtdApplet(doc.files, BacKey.from_mrz(mrzmod.parse(doc.mrz_lines)))
+            applet = EmrtdApplet(doc.files, BacKey.from_mrz(mrzmod.parse(doc.mrz_lines)), **chip_keys(doc))
             self.card = VirtualCard(applet, PORTS[CHIP_SLOT], timing=self.chip_timing).start()
         self.mrz.place(doc.mrz_lines)
         if self.page_scanner is not None:      # the data page on the glass, at a random angle
@@ -293,6 +350,27 @@ class Lane:
         with self._card_lock:
             self._remove_card()
             self.document = None
+
+    def watch_screen(self, screen) -> None:
+        """Let the lane's travellers read a gate's own screen (e.g. the kiosk page's), not
+        `lane.screen`: whatever it shows is relayed to `lane.screen`'s readers."""
+        display = screen._display
+
+        def shown(msg: ScreenMessage) -> None:
+            display(msg)
+            self.screen.relay(msg)
+        screen._display = shown
+
+    def reader_busy(self) -> bool:
+        """The reader's light: on while the chip on it exchanged an APDU within the last
+        `READER_QUIET_S` (a traveller waits for it before taking the passport back)."""
+        card, now = self.card, time.monotonic()
+        if card is None:
+            return False
+        seen = (id(card), card.apdus)
+        if seen != self._reader_seen:
+            self._reader_seen, self._reader_changed = seen, now
+        return now - self._reader_changed < READER_QUIET_S[self.profile]
 
     def _remove_card(self) -> None:
         if self.card is not None:
@@ -397,8 +475,39 @@ def _read(path) -> np.ndarray:
     return img
 
 
-def _jpeg(img: np.ndarray) -> bytes:
-    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+def _jpeg(img: np.ndarray, quality: int = 90) -> bytes:
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
+
+
+CHIP_PHOTO_BYTES = 24_000     # DG2 of a real passport: an ICAO portrait JPEG of 15-25 KB
+
+
+def chip_portrait(img: np.ndarray, max_bytes: int = CHIP_PHOTO_BYTES) -> bytes:
+    """The photo as a passport chip holds it: cut to an ICAO-style portrait around the largest face
+    (head about 60 % of the height), 420 px wide, JPEG at the best quality that fits `max_bytes`.
+    A full-size camera photo in DG2 (150-340 KB) would make the chip read ten times longer than a
+    real passport's."""
+    h, w = img.shape[:2]
+    scale = 640.0 / max(h, w)
+    small = cv2.resize(img, (round(w * scale), round(h * scale))) if scale < 1 else img
+    scale = min(scale, 1.0)
+    det = cv2.FaceDetectorYN.create(str(assets.path("yunet")), "", (small.shape[1], small.shape[0]), 0.6)
+    faces = det.detect(small)[1]
+    if faces is not None and len(faces):
+        x, y, fw, fh = (max(faces, key=lambda f: f[2] * f[3])[:4] / scale)
+        side = 1.7 * max(fw, fh)
+        cx, cy = x + fw / 2, y + fh / 2
+        x0, x1 = int(max(0, cx - side * 0.39)), int(min(w, cx + side * 0.39))
+        y0, y1 = int(max(0, cy - side * 0.5)), int(min(h, cy + side * 0.5))
+        img = img[y0:y1, x0:x1]
+    h, w = img.shape[:2]
+    if w > 420:
+        img = cv2.resize(img, (420, round(h * 420 / w)), interpolation=cv2.INTER_AREA)
+    for quality in (90, 85, 80, 75, 70, 65, 60, 50, 40):
+        data = _jpeg(img, quality)
+        if len(data) <= max_bytes:
+            break
+    return data
 
 
 def _group_face(i: int) -> np.ndarray:

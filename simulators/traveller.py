@@ -21,6 +21,7 @@ Kinds (`KINDS`), with the defaults for who walks (`person`) and whose passport (
 
   genuine        lin (national) or any person, e.g. devries (foreigner): own passport
   forged         chen with a forged passport variant (default tampered_dg1; simulators.testpki)
+  clone          chen with a cloned chip: genuine data and signatures, no issuer keys (fails AA and CA)
   impostor       bakker with lin's genuine passport: the face does not match the chip photo
   tailgater      lin with the next person in the database right behind (two bodies, two faces)
   child          wang, 112 cm: walks below the 120 cm beam row
@@ -51,7 +52,7 @@ from simulators.door import Walker, beam_state
 from simulators.lane import PEOPLE, Lane, person
 
 KINDS = ("genuine", "forged", "impostor", "tailgater", "child", "photo_attack", "replay_attack", "no_show",
-         "watchlisted", "resident", "foreigner", "repeat")
+         "watchlisted", "resident", "foreigner", "repeat", "clone")
 FINGER_MODES = ("asked", "at_once", "never")
 OUTCOMES = ("passed", "sent_back", "gave_up", "no_show", "trapped", "cancelled")
 
@@ -59,6 +60,7 @@ OUTCOMES = ("passed", "sent_back", "gave_up", "no_show", "trapped", "cancelled")
 DEFAULTS = {
     "genuine": ("lin", None, "genuine"),
     "forged": ("chen", None, "tampered_dg1"),
+    "clone": ("chen", None, "cloned_chip"),       # refused CHIP_AUTH_FAILED (clone detection)
     "impostor": ("bakker", "lin", "genuine"),
     "tailgater": ("lin", None, "genuine"),
     "child": ("wang", None, "genuine"),
@@ -80,10 +82,21 @@ class Pace:
     poll_s: float                  # how often they look at the lane
     patience_s: float              # waiting for the entry leaf (or, no_show, at all) before leaving
     inside_patience_s: float       # in the mantrap waiting for a leaf before calling for help
+    blink_again_s: float = 1.5     # still asked to blink: they blink again after this long
 
 
 PACES = {"realistic": Pace((0.3, 0.8), 0.15, 0.05, 20.0, 60.0),
-         "zero-latency": Pace((0.0, 0.0), 0.01, 0.005, 5.0, 15.0)}
+         "zero-latency": Pace((0.0, 0.0), 0.01, 0.005, 5.0, 15.0, blink_again_s=0.5)}
+
+# What the screen says that a traveller acts on (message ids of core.messages).
+FACE_ACTS = ("face.blink", "face.turn_left", "face.turn_right", "face.look_at_camera")
+FINGER_PROMPTS = ("finger.place", "finger.press_harder", "finger.centre_finger", "finger.clean_finger")
+STEP_BACK = ("passage.step_back", "passage.see_officer", "passage.one_at_a_time")
+DOCUMENT_REFUSED = ("document.rejected",        # about the passport on the reader: take it and leave
+                    "passage.see_officer",      # a referral at the reader (a control-list hit looks like this)
+                    "document.issuer_not_accepted", "document.expires_soon", "document.already_used",
+                    "document.open_crossing", "eligibility.resident_not_served", "eligibility.not_enrolled")
+PASSPORT_AGAIN = ("document.reposition",)        # lay it down again
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,19 @@ class Traveller:
         self._frames_at_lift = 0
         self._entry_closings = 0
         self._doc = lane.passport(self.holder.key, self.variant)
+        self._inbox: deque[tuple[float, str, bool]] = deque(maxlen=500)   # (when, message id, someone else inside)
+        self._seen = 0
+        self._due: list[tuple[float, str]] = []     # prompts to act on: (when, message id)
+        self._inside = False
+        self._screen = getattr(lane, "screen", None)
+
+    def _subscribe(self) -> None:
+        if self._screen is not None:
+            self._screen.subscribe(self._heard)
+
+    def _unsubscribe(self) -> None:
+        if self._screen is not None:
+            self._screen.unsubscribe(self._heard)
 
     # -- what the kind means -------------------------------------------------------------
     def _walkers(self) -> list[Walker]:
@@ -176,6 +202,7 @@ class Traveller:
 
     def _run(self) -> None:
         try:
+            self._subscribe()
             self.outcome = self._passage()
         except Exception as exc:  # a traveller's failure is reported in the summary, never raised into the lane
             self.error = f"{type(exc).__name__}: {exc}"
@@ -184,6 +211,7 @@ class Traveller:
         finally:
             if self.outcome == "cancelled":
                 self._leave_lane()
+            self._unsubscribe()
             self._note("done", outcome=self.outcome)
             self.done.set()
 
@@ -193,8 +221,7 @@ class Traveller:
                    companion=self.companion)
         if not self._react():
             return "cancelled"
-        self.lane.present_passport(self._doc)
-        self._note("passport_presented", document=self.holder.traveller_id, variant=self.variant)
+        placed_at = self._present()
         if self.kind == "no_show":
             opened = self._wait(lambda: self._leaf("entry") == Position.OPEN, self.patience_s)
             if opened:
@@ -202,8 +229,28 @@ class Traveller:
                 self._wait(lambda: False, self.patience_s)
             return "cancelled" if self._cancel.is_set() else self._take_passport("no_show")
         # Both leaves open under the emergency input: nobody walks into an evacuating gate.
-        if not self._wait(lambda: self._leaf("entry") == Position.OPEN or self.lane.door.status().emergency,
-                          self.patience_s) or self.lane.door.status().emergency:
+        replaced = 0
+        while True:
+            seen = self._wait(lambda: self._watch_reader() or self._asked_in(placed_at)
+                              or self.lane.door.status().emergency or self._document_answer(placed_at) is not None,
+                              self.patience_s)
+            answer = self._document_answer(placed_at) if seen else None
+            if answer == "again" and self._leaf("entry") != Position.OPEN and replaced < 3:
+                # The screen asks for a passport that is on the reader: lay it down again.
+                if not self._react():
+                    return "cancelled"
+                self._note("passport_replaced", because=self._read_screen()[-1][1])
+                self.lane.take_passport()
+                placed_at = self._present()
+                replaced += 1
+                continue
+            break
+        if answer == "refused" and self._leaf("entry") != Position.OPEN:
+            self._note("refusal_read", message=self._read_screen()[-1][1])
+            if not self._react():
+                return "cancelled"
+            return self._take_passport("gave_up")
+        if not seen or self.lane.door.status().emergency:
             if self._cancel.is_set():
                 return "cancelled"
             self._note("gave_up", waited_s=self.patience_s, emergency=self.lane.door.status().emergency or None)
@@ -211,20 +258,24 @@ class Traveller:
         self._note("entry_open")
         if not self._react():
             return "cancelled"
+        self._note("reacted")
         if self.passport_back == "on_entry":
+            # The reader's light says whether the chip is still being read: leave it until it is off.
+            self._wait(lambda: not self.lane.reader_busy(), self.patience_s)
             self._take_passport("")
         stand = self.lane.door.beam_count // 2 + 1
         self._entry_closings = self.lane.door.closings[Leaf.ENTRY]   # the entry is open now
         self._note("walking_in")
-        if not self._walk(range(0, stand + 1)):
-            return "cancelled"
-        self._note("in_mantrap", beams=self._beams())
-        scene, face = self.scene
-        self.lane.camera.set_scene(scene, face=face)
-        self._note("looking_at_camera", scene=scene, face=face)
+        # Walking in they face the screen and the camera above it: the camera sees them from the first step.
+        self._look_at_camera()
+        self._inside = True
         if self.finger == "at_once":
             self._place_finger()
+        if not self._walk(range(0, stand + 1), clear_note="clear_of_entry"):
+            return "cancelled"
+        self._note("in_mantrap", beams=self._beams())
         way = self._wait_inside()
+        self._inside = False
         self._lift_finger()
         if way is None:
             return "cancelled"
@@ -243,10 +294,51 @@ class Traveller:
             self._note("walking_back")
             path = range(stand - 1, -2, -1)
         self.lane.camera.set_scene("no_face")
-        if not self._walk(path):
+        if not self._walk(path, out_note="past_exit" if way == "exit" else None):
             return "cancelled"
         self._note("left_mantrap", via="exit" if way == "exit" else "entry")
         return self._take_passport("passed" if way == "exit" else "sent_back")
+
+    def _present(self) -> float:
+        """Lay the passport on the reader; returns when (monotonic)."""
+        self.lane.present_passport(self._doc)
+        self._note("passport_presented", document=self.holder.traveller_id, variant=self.variant)
+        return self.timeline[-1].t
+
+    def _asked_in(self, placed_at: float) -> bool:
+        """The entry is open for me: open, nobody in the mantrap, and, with a screen to read, the gate
+        asked me in (`passage.enter` since I laid my passport down); someone stepping back out
+        through an open entry is not an invitation."""
+        status = self.lane.door.status()
+        if status.entry.position != Position.OPEN or status.beams.low or status.beams.high:
+            return False
+        return not self.reads_screen or any(m == "passage.enter" and t >= placed_at and not busy
+                                            for t, m, busy in list(self._inbox))
+
+    def _watch_reader(self) -> bool:
+        """Glance at the reader's light (keeps its reading fresh); never a reason to stop waiting."""
+        self.lane.reader_busy()
+        return False
+
+    def _look_at_camera(self) -> None:
+        scene, face = self.scene
+        # A traveller who reads the screen blinks and turns when it asks; otherwise on their own rhythm.
+        actions = "asked" if self.reads_screen else "own"
+        self.lane.camera.set_scene(scene, face=face, actions=actions)
+        self._note("looking_at_camera", scene=scene, face=face, actions=actions)
+
+    def _document_answer(self, placed_at: float) -> str | None:
+        """What the screen said about the passport laid down at `placed_at`: "refused" (a refusal
+        shown after it was laid down), "again" (the gate asks for a passport and never said it is
+        reading this one: it missed it), or None (nothing yet, or it is being read)."""
+        said = [m for t, m, busy in list(self._inbox) if t >= placed_at and not busy]
+        if any(m in DOCUMENT_REFUSED for m in said):
+            return "refused"
+        if any(m in PASSPORT_AGAIN for m in said):
+            return "again"
+        if said and said[-1] == "gate.welcome" and "document.reading" not in said:
+            return "again"    # the gate is ready for a passport and never read this one
+        return None
 
     def _wait_inside(self) -> str | None:
         """Stand in the mantrap until a leaf opens: 'exit', 'entry' (sent back), 'trapped' or None (cancelled)."""
@@ -269,11 +361,74 @@ class Traveller:
             if closed_behind and entry in (Position.OPENING, Position.OPEN):
                 self._note("entry_reopened")
                 return "entry"
+            if entry == Position.OPEN and self._screen_says(STEP_BACK):
+                self._note("told_to_step_back", message=self._read_screen()[-1][1])
+                return "entry"
             self._finger_step()
             if time.monotonic() > deadline:
                 return "trapped"
-            self._cancel.wait(self.pace.poll_s)
+            self._pause(self.pace.poll_s)
         return None
+
+    # -- the screen ----------------------------------------------------------------------------
+    def _heard(self, at: float, msg) -> None:
+        """The lane's screen showed `msg` (called in the gate's thread: only queue it)."""
+        # Someone else in the mantrap: what the screen says is for them, not about my passport.
+        beams = self.lane.door.status().beams if self.lane.door is not None else None
+        busy = bool(beams is not None and (beams.low or beams.high) and not self._inside)
+        self._inbox.append((at, msg.message_id, busy))
+
+    @property
+    def reads_screen(self) -> bool:
+        """The gate drives the lane's screen: it has shown something since this traveller arrived."""
+        return bool(self._inbox)
+
+    def _read_screen(self) -> list[tuple[float, str]]:
+        return [(t, m) for t, m, _ in list(self._inbox)]
+
+    def _screen_says(self, ids) -> bool:
+        seen = self._read_screen()
+        return bool(seen) and seen[-1][1] in ids
+
+    def _respond(self) -> None:
+        """Act on what the screen asked, each prompt after a human reaction time: blink, turn the
+        head, place the finger. Called whenever the traveller looks (every poll, every step)."""
+        if not self._inside:
+            self._seen = len(self._inbox)
+            return
+        news = list(self._inbox)[self._seen:]
+        self._seen += len(news)
+        for at, message, _ in news:
+            if message in FACE_ACTS or message in FINGER_PROMPTS:
+                self._due.append((max(at, time.monotonic()) + self.rng.uniform(*self.pace.react_s), message))
+        now = time.monotonic()
+        # Still asked to blink: the last prompt that is not face guidance (look, move closer...) is the blink.
+        prompts = [m for _, m, _ in list(self._inbox) if not (m.startswith("face.") and m != "face.blink")
+                   and not m.startswith("finger.")]
+        latest = prompts[-1] if prompts else None
+        for due in [d for d in self._due if d[0] <= now]:
+            self._due.remove(due)
+            _, message = due
+            if message == "face.blink":
+                self.lane.camera.blink()
+                self._note("blinked")
+                # Nothing happened? Blink again while the screen still asks (a person would).
+                self._due.append((now + self.pace.blink_again_s, "face.blink.again"))
+            elif message == "face.blink.again":
+                if latest == "face.blink":
+                    self.lane.camera.blink()
+                    self._note("blinked", again=True)
+                    self._due.append((now + self.pace.blink_again_s, "face.blink.again"))
+            elif message == "face.look_at_camera":
+                self.lane.camera.look()
+                self._note("looked")
+            elif message in ("face.turn_left", "face.turn_right"):
+                self.lane.camera.turn(message.rsplit("_", 1)[1])
+                self._note("turned", to=message.rsplit("_", 1)[1])
+            elif message in FINGER_PROMPTS and self.finger != "never":
+                if self._finger_on and message != "finger.place":
+                    self._lift_finger()    # lift and place again, as the screen asks
+                self._place_finger()
 
     # -- the finger --------------------------------------------------------------------------------
     def _scanner_asks(self) -> bool:
@@ -285,12 +440,13 @@ class Traveller:
 
     def _finger_step(self) -> None:
         scanner = self.lane.fingerprint
+        self._respond()
         if self._finger_on:
             if scanner.captures > self._captures_at_place:
                 self._note("finger_captured", captures=scanner.captures)
                 self._lift_finger()
-        elif self.finger != "never" and self._scanner_asks():
-            self._place_finger()
+        elif self.finger != "never" and not self.reads_screen and self._scanner_asks():
+            self._place_finger()   # no screen to read: the scanner's light and polling are the prompt
 
     def _place_finger(self) -> None:
         if self._finger_on:
@@ -308,13 +464,33 @@ class Traveller:
             self._note("finger_lifted")
 
     # -- moving, waiting, noting ------------------------------------------------------------------
-    def _walk(self, fronts: range) -> bool:
+    def _walk(self, fronts: range, clear_note: str | None = None, out_note: str | None = None) -> bool:
+        """One beam step every `step_s`; `clear_note` is noted when the entry leaf's beam (0) clears
+        on the way in, `out_note` when every beam is clear on the way out (past the leaf)."""
         beams = self.lane.door.beam_count
         for front in fronts:
-            self.lane.door.set_beams(*beam_state(self.walkers, front, beams))
-            if self._cancel.wait(self.pace.step_s):
+            low, high = beam_state(self.walkers, front, beams)
+            self.lane.door.set_beams(low, high)
+            if clear_note and front > 0 and not low & 1:
+                self._note(clear_note)
+                clear_note = None
+            if out_note and not low and not high:
+                self._note(out_note)
+                out_note = None
+            if not self._pause(self.pace.step_s):
                 return False
         return True
+
+    def _pause(self, seconds: float) -> bool:
+        """Wait `seconds` while still reading the screen and acting on it; False when cancelled."""
+        end = time.monotonic() + seconds
+        while True:
+            self._finger_step() if self._inside else self._respond()
+            left = end - time.monotonic()
+            if left <= 0:
+                return not self._cancel.is_set()
+            if self._cancel.wait(min(left, self.pace.poll_s)):
+                return False
 
     def _take_passport(self, outcome: str) -> str:
         if self.lane.document is self._doc:   # not taken already on the way in
@@ -323,6 +499,7 @@ class Traveller:
         return outcome
 
     def _leave_lane(self) -> None:
+        self._unsubscribe()
         self._lift_finger()
         if self.lane.door is not None:
             self.lane.door.set_beams(0, 0)
@@ -341,7 +518,7 @@ class Traveller:
                 return True
             if time.monotonic() >= deadline:
                 return False
-            self._cancel.wait(self.pace.poll_s)
+            self._pause(self.pace.poll_s)
         return False
 
     def _leaf(self, which: str) -> Position:

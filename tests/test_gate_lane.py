@@ -194,3 +194,36 @@ def test_maintenance_takes_the_lane_out_between_passages_and_gives_it_back(lane,
     entries = [json.loads(line) for line in app.audit.path.read_text().splitlines()]
     actions = [(e["action"], e["details"].get("technician")) for e in entries if e["action"].startswith("maintenance")]
     assert actions[-2:] == [("maintenance.enter", "tech-07"), ("maintenance.exit", "tech-07")]
+
+
+def test_the_next_document_is_decided_while_the_mantrap_is_occupied(lane, cfg):
+    """Pipelining: the next traveller lays the passport down while the one before is in the mantrap;
+    it is read and decided meanwhile, and the entry opens for them as soon as the exit is reported
+    locked behind the first (never before: one leaf open at a time)."""
+    app = GateApp(cfg, screen=lane.screen)
+    thread = threading.Thread(target=lambda: asyncio.run(app.run()), daemon=True)
+    thread.start()
+    try:
+        assert wait_for(lambda: app.reactor.loop is not None and app.controller.machine.state == "idle", 30)
+        first = Traveller(lane, "genuine", "devries", passport_back="on_entry").start()
+        assert wait_for(lambda: any(e.what == "passport_taken" for e in list(first.timeline)), 30)
+        second = Traveller(lane, "genuine", "bakker", passport_back="on_entry").start()
+        assert first.join(60) and second.join(60), (first.summary(), second.summary())
+        assert wait_for(lambda: len(app.controller.records) >= 2 and app.controller.machine.state == "idle", 20)
+        a, b = app.controller.records[-2:]
+    finally:
+        app.reactor.call_from_thread(app.reactor.request_stop)
+        thread.join(20)
+    assert (first.outcome, second.outcome) == ("passed", "passed"), (first.summary(), second.summary())
+    assert (a.outcome, b.outcome) == ("cleared", "cleared")
+    left = next(e.t for e in first.timeline if e.what == "left_mantrap")
+    assert b.t0 < left, "the second document was not read while the first traveller was inside"
+    assert b.timings_s["document"] < b.timings_s["passage"]
+    # The entry opened for the second only after the exit was reported locked behind the first.
+    history = list(lane.door.history)
+    exit_locked = next(t for t, leaf, pos, locked in history if t > left and leaf.name == "EXIT"
+                       and pos.name == "CLOSED" and locked)
+    entry_opening = next(t for t, leaf, pos, locked in history if t > left and leaf.name == "ENTRY"
+                         and pos.name == "OPENING")
+    assert exit_locked <= entry_opening < exit_locked + 1.0
+    assert b.passage_id in app.controller.cycles and a.passage_id in app.controller.cycles

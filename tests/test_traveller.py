@@ -269,7 +269,7 @@ def test_refused_in_the_mantrap_steps_back_out_through_the_reopened_entry(gate, 
     record, summary = run(gate, t)
     assert record["outcome"] == "refused" and reason.value in record["reasons"], record
     assert summary["outcome"] == "sent_back", summary
-    assert in_order(events(summary), "in_mantrap", "looking_at_camera", "entry_closed_behind", "entry_reopened",
+    assert in_order(events(summary), "looking_at_camera", "in_mantrap", "entry_closed_behind", "entry_reopened",
                     "walking_back", "left_mantrap", "passport_taken")
     assert "exit_open" not in events(summary)
     assert at(t, "walking_back") >= gate.opened_at(Leaf.ENTRY)   # the second opening of the entry
@@ -356,3 +356,52 @@ def test_under_the_emergency_input_one_inside_leaves_by_the_exit_and_one_outside
         for leaf in Leaf:
             gate.door.lock(leaf)
         wait_for(lambda: all(gate.leaves[leaf].locked for leaf in Leaf), 5, what="both leaves locked")
+
+
+def _show_when(lane: Lane, t: Traveller, event: str, *messages: str) -> threading.Thread:
+    """Show `messages` on the lane's screen once the traveller's timeline has `event` (as a gate would)."""
+    def run():
+        if wait_for(lambda: any(e.what == event for e in list(t.timeline)), PASSAGE_DEADLINE_S, what=event):
+            for m in messages:
+                lane.screen.show(m)
+    th = threading.Thread(target=run, daemon=True)
+    th.start()
+    return th
+
+
+def test_a_traveller_who_reads_the_screen_blinks_and_gives_a_finger_when_asked(gate, lane):
+    """With a screen to read (the gate drives `lane.screen`), the traveller blinks only when asked and
+    places a finger on the screen's word, each after a reaction time."""
+    t = Traveller(lane, "genuine", "devries")
+    _show_when(lane, t, "arrived", "gate.welcome")
+    _show_when(lane, t, "in_mantrap", "face.blink", "finger.place")
+    record, summary = run(gate, t)
+    names = events(summary)
+    assert record["outcome"] == "cleared" and summary["outcome"] == "passed", (record, summary)
+    looking = next(e for e in summary["timeline"] if e["event"] == "looking_at_camera")
+    assert looking["actions"] == "asked"
+    assert in_order(names, "in_mantrap", "blinked") and "finger_placed" in names, names
+
+
+def test_a_document_refusal_on_the_screen_sends_the_traveller_away_at_once(gate, lane):
+    t = Traveller(lane, "forged", patience_s=10.0)
+    _show_when(lane, t, "passport_presented", "document.reading", "document.rejected")
+    record, summary = run(gate, t)
+    assert record["outcome"] == "refused_document" and summary["outcome"] == "gave_up"
+    assert "refusal_read" in events(summary)
+    assert at(t, "done") - at(t, "passport_presented") < 5.0   # not the 10 s patience
+
+
+def test_the_camera_blinks_only_when_asked():
+    from simulators.camera import CameraSim
+    cam = CameraSim()
+    try:
+        cam.set_scene("traveller")                       # on their own: eyes shut 0.0-0.3 s of every 3.3 s
+        shut = cam.render(t=0.1)
+        cam.set_scene("traveller", actions="asked")
+        assert not np.array_equal(cam.render(t=0.1), shut)   # nobody asked: eyes open
+        cam._acts.blinks.append(0.0)                     # blink() at scene time 0
+        assert np.array_equal(cam.render(t=0.1), shut)
+        assert not np.array_equal(cam.render(t=0.5), shut)
+    finally:
+        cam._server.server_close()

@@ -113,11 +113,12 @@ class FaceTracker:
     """
 
     def __init__(self, model: Path | None = None, *, frame_side: int = 320, crop_side: int = 400,
-                 full_every: int = 5, score_threshold: float = 0.6):
+                 full_every: int = 5, score_threshold: float = 0.6, margin: float = 1.3):
         self.frame = FaceDetector(model, score_threshold=score_threshold, max_side=frame_side)
         self.crop = FaceDetector(model, score_threshold=score_threshold, max_side=crop_side)
         self.crop_side = crop_side
         self.full_every = full_every
+        self.margin = margin
         self.reset()
 
     def reset(self) -> None:
@@ -142,10 +143,10 @@ class FaceTracker:
         return [main, *self._others]
 
     def refine(self, image: np.ndarray, face: Face) -> Face | None:
-        """The face near `face`, measured on a full-resolution square crop around it (1.8 box
+        """The face near `face`, measured on a full-resolution square crop around it (`margin` box
         sides), searched at `crop_side`; None when no face overlaps the old box enough."""
         x, y, w, h = face.box
-        side = 1.8 * max(w, h)
+        side = self.margin * max(w, h)
         cx, cy = x + w / 2, y + h / 2
         x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
         x1, y1 = int(min(image.shape[1], cx + side / 2)), int(min(image.shape[0], cy + side / 2))
