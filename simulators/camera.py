@@ -57,6 +57,7 @@ class FacePatch:
     closed: np.ndarray     # same, eyelids drawn over the eyes
     alpha: np.ndarray      # float32 (_PATCH, _PATCH, 1)
     photo: np.ndarray      # the rectangular crop with its own background, for the printed photo
+    tilt: float = 0.0      # the head's own roll in the photo (degrees, the eye line against the horizontal)
 
 
 def _detector(size):
@@ -100,12 +101,14 @@ def load_face(image: np.ndarray) -> FacePatch:
     # The printed photo: the face a bit tighter, portrait format, with the photo's own background.
     mp = np.array([[0.8, 0, 0.1 * _PATCH], [0, 0.8, 0.1 * _PATCH]], np.float32)
     photo = cv2.warpAffine(patch, mp, (_PATCH, _PATCH), borderMode=cv2.BORDER_REPLICATE)[:, 28:_PATCH - 28]
-    return FacePatch(patch, closed, alpha, photo)
+    tilt = math.degrees(math.atan2(float(eyes[1][1] - eyes[0][1]), float(eyes[1][0] - eyes[0][0])))
+    return FacePatch(patch, closed, alpha, photo, tilt)
 
 
 BLINK_S = 0.3          # a deliberate blink, as when asked to
 TURN_S = (0.4, 0.6, 0.4)   # a head turn asked for: turning, holding, turning back
 TURN_DEG = 25.0
+LOOK_S = 3.0       # how long a traveller asked to look at the camera holds still
 
 
 class Acts:
@@ -115,6 +118,20 @@ class Acts:
     def __init__(self):
         self.blinks: list[float] = []
         self.turns: list[tuple[float, int]] = []   # (start, +1 left / -1 right)
+        self.looks: list[float] = []               # asked to look at the camera: head straight, still
+
+    def attention(self, t: float) -> float:
+        """0..1: how straight and still the person holds their head after being asked to look at the
+        camera (0.3 s to settle, held LOOK_S, then the usual sway comes back over 0.5 s)."""
+        for start in self.looks[-2:][::-1]:
+            dt = t - start
+            if 0.0 <= dt < 0.3:
+                return dt / 0.3
+            if 0.3 <= dt < LOOK_S:
+                return 1.0
+            if LOOK_S <= dt < LOOK_S + 0.5:
+                return 1.0 - (dt - LOOK_S) / 0.5
+        return 0.0
 
     def eyes_closed(self, t: float) -> bool:
         return any(0.0 <= t - b < BLINK_S for b in self.blinks[-4:])
@@ -186,8 +203,9 @@ class SceneRenderer:
         cx = centre[0] + 14 * math.sin(0.7 * t)
         cy = centre[1] + 6 * math.sin(1.1 * t + 0.4)
         scale = size * (1.0 + 0.08 * math.sin(0.4 * t)) * self.h / 300
-        roll = math.radians(5 * math.sin(0.5 * t))
-        yaw = math.radians(18 * math.sin(0.3 * t) + (acts.yaw(t) if acts else 0.0))
+        still = acts.attention(t) if acts else 0.0      # asked to look at the camera: head straight and still
+        roll = math.radians(5 * math.sin(0.5 * t) * (1 - 0.8 * still) - face.tilt * still)
+        yaw = math.radians(18 * math.sin(0.3 * t) * (1 - 0.8 * still) + (acts.yaw(t) if acts else 0.0))
         if acts is None:
             closed = blink and (t % 3.3) < 0.3  # a deliberate blink, as when asked to, lasts ~0.3 s
         else:
@@ -357,6 +375,11 @@ class CameraSim:
         """The person blinks now (scenes set with actions="asked")."""
         if self._acts is not None:
             self._acts.blinks.append(time.monotonic() - self._scene_start)
+
+    def look(self) -> None:
+        """The person looks straight at the camera and holds still for a while (asked to)."""
+        if self._acts is not None:
+            self._acts.looks.append(time.monotonic() - self._scene_start)
 
     def turn(self, direction: str) -> None:
         """The person turns their head "left" or "right" for about a second, then back."""
