@@ -118,7 +118,7 @@ def report(r: dict) -> str:
              f"{r['conflicts']:.1%}, {r['conflicts_without_true_key']} without the true key (target <= 3 %, none)",
              f"  {ok(r['rejects'] <= TARGETS['rejects'])} rejects       {r['rejects']:.1%} (target <= 3 %)"]
     for b, v in r["buckets"].items():
-        lines.append(f"  {ok(v['right'] >= TARGETS['bucket'])} bucket {b:3d} deg  {v['right']:.1%} of {v['pages']} "
+        lines.append(f"  {ok(v['right'] >= TARGETS['bucket'])} bucket {int(b):3d} deg  {v['right']:.1%} of {v['pages']} "
                      "(target >= 93 %)")
     lines += [f"  {ok(r['p50_s'] <= TARGETS['p50_s'])} latency p50   {r['p50_s']:.3f} s (target <= 0.3)",
               f"  {ok(r['p95_s'] <= TARGETS['p95_s'])} latency p95   {r['p95_s']:.3f} s (target <= 0.5)",
