@@ -240,7 +240,8 @@ def test_officer_commands_refused_without_authentication_or_by_a_guard(gate, cap
     assert "no refused traveller waiting in the mantrap (lane state idle)" in capsys.readouterr().err
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORDS["olga"]))
     assert egate(["officer", "close", "--socket", str(gate.console.path), "--user", "olga", "--password-stdin"]) == 0
-    assert gate.controller.machine.state == "closed" and gate.screen.ids()[-1] == "gate.out_of_service"
+    assert gate.controller.machine.state == "closed"
+    wait_for(lambda: gate.screen.ids()[-1] == "gate.out_of_service", 5, "the screen saying the gate is closed")
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORDS["olga"]))
     assert egate(["officer", "open", "--socket", str(gate.console.path), "--user", "olga", "--password-stdin"]) == 0
     wait_for(lambda: gate.controller.machine.state == "idle", 15, "the lane open again")

@@ -206,6 +206,8 @@ class ConsoleService:
                         return
                 elif op == "run":
                     if s.task is not None and not s.task.done():
+                        await asyncio.wait({s.task}, timeout=POLL_S)      # it may be writing its answer
+                    if s.task is not None and not s.task.done():
                         await self._send(writer, {"ok": False, "error": "a command is in progress"})
                         continue
                     s.task = asyncio.create_task(self._run(s, request["argv"], writer))
@@ -311,38 +313,33 @@ class ConsoleService:
             except Refused as exc:
                 result, detail = "refused", str(exc)
                 raise
-            text = command.render(data) if command.render else ""
-            await self._send(writer, {"ok": True, "command": command.name, "data": data, "text": text})
-            if data.get("logout"):
-                s.end = "logout"
-                writer.close()
+            reply = {"ok": True, "command": command.name, "data": data,
+                     "text": command.render(data) if command.render else ""}
         except Refused as exc:
-            await self._reply_error(writer, str(exc))
+            reply = {"ok": False, "error": str(exc)}
         except asyncio.CancelledError:
-            result = "cancelled"
-            await self._reply_error(writer, "cancelled")
+            result, reply = "cancelled", {"ok": False, "error": "cancelled"}
         except Exception as exc:  # noqa: BLE001 - a command's bug must not end the connection, let alone the gate
             result, detail = "error", f"{type(exc).__name__}: {exc}"
             log.exception("console_command_failed", command=said)
-            await self._reply_error(writer, f"internal error: {type(exc).__name__}")
-        finally:
-            actor = s.user or "-"
-            entries = audited + [("console.command", {
-                "command": command.name if command else said, "args": argv[len(command.path):] if command else [],
-                "channel": s.channel, "result": result, "detail": detail, "duration_s": round(time.monotonic() - t0, 3)})]
-            if command is not None and command.path in OFFICER_ACTIONS:
-                entries.append(("officer.action", {"action": OFFICER_ACTIONS[command.path], "detail": detail,
-                                                   "result": "accepted" if result == "ok" else result,
-                                                   "lane": self.app.controller.machine.state}))
-            # One shielded write: a connection closed right after the answer does not cut the trail short.
-            await asyncio.shield(self._audit_all(actor, entries))
+            reply = {"ok": False, "error": f"internal error: {type(exc).__name__}"}
+        # Audited before it is answered; one shielded write, so a line lost now does not cut the trail short.
+        entries = audited + [("console.command", {
+            "command": command.name if command else said, "args": argv[len(command.path):] if command else [],
+            "channel": s.channel, "result": result, "detail": detail, "duration_s": round(time.monotonic() - t0, 3)})]
+        if command is not None and command.path in OFFICER_ACTIONS:
+            entries.append(("officer.action", {"action": OFFICER_ACTIONS[command.path], "detail": detail,
+                                               "result": "accepted" if result == "ok" else result,
+                                               "lane": self.app.controller.machine.state}))
+        await asyncio.shield(self._audit_all(s.user or "-", entries))
+        try:
+            await self._send(writer, reply)
+        except (ConnectionError, RuntimeError):
+            return
+        if reply.get("ok") and reply["data"].get("logout"):
+            s.end = "logout"
+            writer.close()
 
     async def _audit_all(self, actor: str, entries: list[tuple[str, dict]]) -> None:
         for action, details in entries:
             await self._audit(actor, action, **details)
-
-    async def _reply_error(self, writer, error: str) -> None:
-        try:
-            await self._send(writer, {"ok": False, "error": error})
-        except (ConnectionError, RuntimeError):
-            pass
