@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
 from icao9303 import mrz as _mrz
 
@@ -178,7 +178,6 @@ def _parse(lines: list[str], fmt: str, partial: bool, today: _dt.date | None) ->
 
 
 def _with_warning(m: _mrz.Mrz, warning: str) -> _mrz.Mrz:
-    from dataclasses import replace
     return replace(m, warnings=(*m.warnings, warning))
 
 

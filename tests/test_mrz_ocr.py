@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from drivers.mrz_reader.driver import MrzRead
 from icao9303 import mrz
-from icao9303.mrz_ocr import ALPHABET, LineRead, decide, fit, fit_length, map_positions, LAYOUTS
+from icao9303.mrz_ocr import ALPHABET, LineRead, decide, fit, fit_length, map_positions
 
 TODAY = dt.date(2026, 11, 30)
 
