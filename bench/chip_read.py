@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.chip_read [--rounds 30] [--chunk 231] [--read-ahead 2] [--no-pin]
                                         [--overlap-check] [--json]
 
-    .venv/bin/python -m bench.chip_read --pace [--protocol ECDH-GM-AES-128/13] [--rounds 30] [--pin] [--json]
+    .venv/bin/python -m bench.chip_read --pace [--protocol ECDH-GM-AES-128/13] [--rounds 30] [--pin]
+                                        [--timing zero|realistic|KBPS] [--json]
 
 --pace: the chip offers PACE (EF.CardAccess) and Chip Authentication (DG14); each round reads it as
 the gate does (read_document: EF.CardAccess, PACE, select, DG14, CA, EF.COM, DG1, DG2, EF.SOD),
@@ -207,7 +208,7 @@ PACE_STEPS = ("EF.CardAccess", "PACE", "select", "DG14", "CA", "EF.COM", "DG1", 
 
 
 def run_pace(rounds: int, protocol: str = "ECDH-GM-AES-128/13", pin: bool = False,
-             read_ahead: int = READ_AHEAD) -> dict:
+             read_ahead: int = READ_AHEAD, timing: str = "zero") -> dict:
     """PACE + Chip Authentication + COM, DG1, DG2, SOD against the replay floor, and CPU per step."""
     import types
 
@@ -222,7 +223,7 @@ def run_pace(rounds: int, protocol: str = "ECDH-GM-AES-128/13", pin: bool = Fals
         doc_dir = doc.write(Path(tmp) / "doc", chip_secrets=True)
         key = BacKey.from_mrz(mrz.parse(doc.mrz_lines))
         sim = subprocess.Popen([sys.executable, "-m", "simulators.chip", "--doc", str(doc_dir),
-                                "--port", str(PORTS[0]), "--seed", str(SEED)],
+                                "--port", str(PORTS[0]), "--seed", str(SEED), "--timing", timing],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cpus = sorted(os.sched_getaffinity(0))
         pinned = pin and len(cpus) >= 2
@@ -275,7 +276,7 @@ def run_pace(rounds: int, protocol: str = "ECDH-GM-AES-128/13", pin: bool = Fals
             sim.wait(5)
     med = statistics.median
     return {
-        "mode": "pace", "protocol": protocol, "rounds": rounds, "pinned": pinned, "read_ahead": read_ahead,
+        "mode": "pace", "protocol": protocol, "timing": timing, "rounds": rounds, "pinned": pinned, "read_ahead": read_ahead,
         "apdus": len(commands), "bytes": {n: len(doc.files[n]) for n in ("EF.COM", "DG1", "DG2", "EF.SOD", "DG14")},
         "full_ms": round(med(full) * 1000, 2), "floor_ms": round(med(floor) * 1000, 2),
         "ratio": round(med(full) / med(floor), 3),
@@ -286,11 +287,12 @@ def run_pace(rounds: int, protocol: str = "ECDH-GM-AES-128/13", pin: bool = Fals
 
 
 def main_pace(args) -> int:
-    report = run_pace(args.rounds, args.protocol, pin=args.pin, read_ahead=args.read_ahead)
+    report = run_pace(args.rounds, args.protocol, pin=args.pin, read_ahead=args.read_ahead, timing=args.timing)
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"PACE ({report['protocol']}) + CA + EF.COM, DG1, DG2, EF.SOD: {report['apdus']} APDUs, "
+    print(f"PACE ({report['protocol']}) + CA + EF.COM, DG1, DG2, EF.SOD: {report['apdus']} APDUs, chip timing "
+          f"{report['timing']}, "
           f"{'pinned' if report['pinned'] else 'unpinned'}, median of {report['rounds']} rounds")
     print(f"{'step':14} {'wall ms':>9} {'CPU ms':>9}")
     for s, v in report["steps_ms"].items():
@@ -314,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pace", action="store_true", help="PACE + Chip Authentication, as the gate reads")
     parser.add_argument("--protocol", default="ECDH-GM-AES-128/13", help="with --pace: the PACEInfo offered")
     parser.add_argument("--pin", action="store_true", help="with --pace: one core each (default unpinned)")
+    parser.add_argument("--timing", default="zero", help="with --pace: the simulator's contactless timing "
+                        "(zero, realistic or a bit rate; simulators.chip.timing)")
     args = parser.parse_args(argv)
     if args.pace:
         return main_pace(args)
