@@ -20,7 +20,7 @@ def lane(tmp_path_factory):
         yield lane
 
 
-def test_a_genuine_traveller_is_cleared_by_a_page_read_and_a_conflict_tries_both_keys(lane):
+def test_a_genuine_traveller_is_cleared_by_a_page_read_a_lost_scanner_recovers_and_a_conflict_tries_both_keys(lane):
     cfg = config.load_gate(lane.config_path)
     assert cfg.devices.mrz_reader is None and cfg.devices.page_scanner is not None
     with RunningGate(cfg) as app:
@@ -32,6 +32,14 @@ def test_a_genuine_traveller_is_cleared_by_a_page_read_and_a_conflict_tries_both
         assert record.outcome == "cleared", (record.as_dict(), t.summary(), reads)
         assert record.document["number"] == person("lin").document_number
         assert reads.get("read_agree", 0) + reads.get("read_single", 0) >= 1
+        # The scanner's stream is cut: the lane goes out of service, comes back by itself, and the
+        # next traveller is cleared.
+        lane.page_scanner.faults.inject("unplug", duration_s=3.0)
+        assert wait_for(lambda: app.controller.machine.state == "out_of_service", 15), app.controller.machine.state
+        assert wait_for(lambda: app.controller.machine.state == "idle", 30), app.controller.machine.state
+        walk(lane, "genuine", "devries")
+        assert wait_for(lambda: len(app.controller.records) >= 2, 20)
+        assert app.controller.records[-1].outcome == "cleared", app.controller.records[-1].as_dict()
         # A conflict: the wrong key ranked first is refused by the chip, the second opens it.
         # The chip's DG1 is then compared with the printed MRZ only as advisory. (The lane is in
         # maintenance meanwhile, so the gate itself ignores the page and leaves the chip to us.)
