@@ -158,7 +158,7 @@ class ConsoleService:
             except FileNotFoundError:
                 pass
 
-    async def _audit(self, actor: str, action: str, **details) -> None:
+    async def _audit(self, actor: str, action: str, /, **details) -> None:
         await self.app.reactor.run_blocking(functools.partial(self.app.audit.append, actor, action,
                                                               gate_id=self.app.cfg.gate.id, **details))
 
@@ -331,7 +331,10 @@ class ConsoleService:
             entries.append(("officer.action", {"action": OFFICER_ACTIONS[command.path], "detail": detail,
                                                "result": "accepted" if result == "ok" else result,
                                                "lane": self.app.controller.machine.state}))
-        await asyncio.shield(self._audit_all(s.user or "-", entries))
+        try:
+            await asyncio.shield(self._audit_all(s.user or "-", entries))
+        except Exception as exc:  # noqa: BLE001 - the trail failing (a full disk) must not leave the client waiting
+            log.error("console_audit_failed", command=said, error=f"{type(exc).__name__}: {exc}")
         try:
             await self._send(writer, reply)
         except (ConnectionError, RuntimeError):
