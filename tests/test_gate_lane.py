@@ -221,9 +221,10 @@ def test_the_next_document_is_decided_while_the_mantrap_is_occupied(lane, cfg):
     assert b.timings_s["document"] < b.timings_s["passage"]
     # The entry opened for the second only after the exit was reported locked behind the first.
     history = list(lane.door.history)
-    exit_locked = next(t for t, leaf, pos, locked in history if t > left and leaf.name == "EXIT"
-                       and pos.name == "CLOSED" and locked)
-    entry_opening = next(t for t, leaf, pos, locked in history if t > left and leaf.name == "ENTRY"
+    out = next(e.t for e in first.timeline if e.what == "walking_out")
+    entry_opening = next(t for t, leaf, pos, locked in history if t > out and leaf.name == "ENTRY"
                          and pos.name == "OPENING")
-    assert exit_locked <= entry_opening < exit_locked + 1.0
+    exit_locked = [t for t, leaf, pos, locked in history if out < t <= entry_opening and leaf.name == "EXIT"
+                   and pos.name == "CLOSED" and locked]
+    assert exit_locked and entry_opening - exit_locked[-1] < 1.0, (exit_locked, entry_opening)
     assert b.passage_id in app.controller.cycles and a.passage_id in app.controller.cycles
