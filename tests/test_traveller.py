@@ -175,7 +175,7 @@ class StandInGate:
 
     def _face(self, chip_photo: np.ndarray, record: dict) -> list[Reason]:
         seq = self.camera.latest().seq + 2          # frames after the traveller turned to the camera
-        for _ in range(6):                          # the first frame with a face in it
+        for _ in range(12):                         # the first frame with a face in it (0.4 s at 30 fps)
             frame = self.camera.wait_frame(seq, timeout_s=5)
             seq = frame.seq
             live = self.faces.process(frame.image, embed_always=True)
