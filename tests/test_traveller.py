@@ -358,11 +358,12 @@ def test_under_the_emergency_input_one_inside_leaves_by_the_exit_and_one_outside
         wait_for(lambda: all(gate.leaves[leaf].locked for leaf in Leaf), 5, what="both leaves locked")
 
 
-def _show_when(lane: Lane, t: Traveller, event: str, *messages: str, after_s: float = 0.0) -> threading.Thread:
-    """Show `messages` on the lane's screen once the traveller's timeline has `event` (as a gate would)."""
+def _show_when(lane: Lane, t: Traveller, event: str, *messages: str, ready=lambda: True) -> threading.Thread:
+    """Show `messages` on the lane's screen once the traveller's timeline has `event` and `ready()`
+    holds (as a gate would)."""
     def run():
-        if wait_for(lambda: any(e.what == event for e in list(t.timeline)), PASSAGE_DEADLINE_S, what=event):
-            time.sleep(after_s)
+        if wait_for(lambda: any(e.what == event for e in list(t.timeline)) and ready(), PASSAGE_DEADLINE_S,
+                    what=event):
             for m in messages:
                 lane.screen.show(m)
     th = threading.Thread(target=run, daemon=True)
@@ -387,8 +388,9 @@ def test_a_traveller_who_reads_the_screen_blinks_and_gives_a_finger_when_asked(g
 
 def test_a_document_refusal_on_the_screen_sends_the_traveller_away_at_once(gate, lane):
     t = Traveller(lane, "forged", patience_s=10.0)
-    # Once the stand-in gate has read and refused it (its chip read takes milliseconds here).
-    _show_when(lane, t, "passport_presented", "document.reading", "document.rejected", after_s=1.5)
+    # Once the stand-in gate has read the chip (the reader's light off again) and refused it.
+    _show_when(lane, t, "passport_presented", "document.reading", "document.rejected",
+               ready=lambda: lane.card is not None and lane.card.apdus > 0 and not lane.reader_busy())
     record, summary = run(gate, t)
     assert record["outcome"] == "refused_document" and summary["outcome"] == "gave_up"
     assert "refusal_read" in events(summary)
