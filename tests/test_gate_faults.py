@@ -34,7 +34,7 @@ from simulators import demo
 from simulators.door import Walker, beam_state
 from simulators.lane import Lane
 from simulators.traveller import Traveller
-from sync.record import decode_envelope, load_signing_key
+from sync.record import ALERT, AUDIT, RATING, decode_envelope, load_signing_key
 
 REPO = Path(__file__).resolve().parent.parent
 BEAMS = 8
@@ -710,8 +710,10 @@ class StoredPassages:
         return json.loads(rows[0][0]) if rows else None
 
     def records(self) -> list[dict]:
+        """The passage records (the audit trail and ratings travel in the same outbox)."""
         rows = self._query("SELECT envelope FROM records WHERE seq > ? ORDER BY seq", self.start)
-        return [decode_envelope(env).verify(self.key) for (env,) in rows]
+        records = [decode_envelope(env).verify(self.key) for (env,) in rows]
+        return [r for r in records if r["outcome"] not in (AUDIT, ALERT, RATING)]
 
 
 def test_kill_9_mid_passage_is_recorded_as_interrupted_and_the_traveller_leaves_by_the_entry(lane, cfg, tmp_path):

@@ -153,7 +153,7 @@ def test_egate_run_check_reports_every_device(lane, cfg):
     assert res.returncode == 0, res.stdout + res.stderr
     rows = {line.split()[1]: line.split()[0] for line in res.stdout.splitlines() if line[:4] in ("ok  ", "FAIL")}
     assert rows == {"outbox": "ok", "door": "ok", "mrz_reader": "ok", "chip_reader": "ok", "camera": "ok",
-                    "fingerprint": "ok", "screen": "ok", "passage": "ok"}, res.stdout
+                    "fingerprint": "ok", "screen": "ok", "passage": "ok", "console": "ok"}, res.stdout
 
 
 def test_fire_alarm_mid_passage_opens_both_leaves_and_the_gate_recovers_after(lane, cfg):
