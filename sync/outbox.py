@@ -21,7 +21,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,34 +156,20 @@ class Outbox(Component):
     def finish(self, passage: dict) -> str:
         """Append the signed record of a finished passage (PassageRecord.as_dict() plus `ended`)
         and close the journal, in one transaction. Returns the record id."""
-        if self.key is None:
-            raise OutboxError(f"{self.path} was opened to inspect, not to record passages")
         cleared = self._clearance_key(passage) if passage.get("outcome") == "cleared" else None
         passage = {**passage, "document": rec.document_fields(passage.get("document") or {}, self.document_policy,
                                                               self.document_hash_key)}
+
+        def close_journal(now: float) -> None:
+            if cleared is not None:
+                self._db.execute("INSERT INTO clearances (doc, ended_at) VALUES (?, ?)", (cleared, now))
+                self._db.execute("DELETE FROM clearances WHERE ended_at < ?", (now - CLEARANCES_KEPT_S,))
+            if self._journal_open:
+                self._db.execute("DELETE FROM journal")
+
         with self._lock:
-            seq = self._last_seq + 1
-            record_id = f"{self.gate_id}:{seq}"
-            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                now = time.time()
-                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
-                                 (seq, record_id, envelope, now))
-                if cleared is not None:
-                    self._db.execute("INSERT INTO clearances (doc, ended_at) VALUES (?, ?)", (cleared, now))
-                    self._db.execute("DELETE FROM clearances WHERE ended_at < ?", (now - CLEARANCES_KEPT_S,))
-                if self._journal_open:
-                    self._db.execute("DELETE FROM journal")
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:  # after SQLITE_FULL or an I/O error SQLite has rolled back itself
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    self._write_failed(exc)
-                raise
-            self._last_seq, self._depth, self._journal_open = seq, self._depth + 1, False
-            self._write_error = None
+            record_id = self._append(passage, "passages", close_journal)
+            self._journal_open, self._write_error = False, None
         self._check_quota()
         return record_id
 
@@ -192,30 +178,43 @@ class Outbox(Component):
         (`sync.record.audit_passage`), once: the trail's sequence number is noted in the same
         transaction, and an entry at or below it is skipped, so catching up after a crash
         (`audit_seq`) sends each entry exactly once. The journal is left alone. Returns the record id."""
-        if self.key is None:
-            raise OutboxError(f"{self.path} was opened to inspect, not to record the audit trail")
         passage = rec.audit_passage(entry)
+
+        def note_seq(now: float) -> None:
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('audit_seq', ?) "
+                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(entry["seq"]),))
+
         with self._lock:
             if entry["seq"] <= self._audit_seq:
                 return None
-            seq = self._last_seq + 1
-            record_id = f"{self.gate_id}:{seq}"
-            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
-                                 (seq, record_id, envelope, time.time()))
-                self._db.execute("INSERT INTO meta (key, value) VALUES ('audit_seq', ?) "
-                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(entry["seq"]),))
-                self._db.execute("COMMIT")
-            except BaseException as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    self._write_failed(exc)
-                raise
-            self._last_seq, self._depth, self._audit_seq = seq, self._depth + 1, entry["seq"]
+            record_id = self._append(passage, "the audit trail", note_seq)
+            self._audit_seq = entry["seq"]
         self._check_quota()
+        return record_id
+
+    def _append(self, passage: dict, what: str, also: Callable[[float], None] | None = None) -> str:
+        """Sign `passage` as the next record and insert it, with `also(now)`'s statements in the same
+        transaction. The caller holds the lock. Returns the record id."""
+        if self.key is None:
+            raise OutboxError(f"{self.path} was opened to inspect, not to record {what}")
+        seq = self._last_seq + 1
+        record_id = f"{self.gate_id}:{seq}"
+        envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            now = time.time()
+            self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
+                             (seq, record_id, envelope, now))
+            if also is not None:
+                also(now)
+            self._db.execute("COMMIT")
+        except BaseException as exc:
+            if self._db.in_transaction:  # after SQLITE_FULL or an I/O error SQLite has rolled back itself
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                self._write_failed(exc)
+            raise
+        self._last_seq, self._depth = seq, self._depth + 1
         return record_id
 
     def audit_seq(self) -> int:
@@ -245,20 +244,9 @@ class Outbox(Component):
         """Append a traveller's one-tap rating of a passage as its own signed record, linked to the
         passage by id (`sync.record.rating_passage`). The journal is left alone: a rating may come
         while the next passage is open. Returns the record id."""
-        if self.key is None:
-            raise OutboxError(f"{self.path} was opened to inspect, not to record ratings")
         passage = rec.rating_passage(passage_id, rating)
         with self._lock:
-            seq = self._last_seq + 1
-            record_id = f"{self.gate_id}:{seq}"
-            envelope = rec.sign(rec.encode_body(gate=self.gate_id, seq=seq, passage=passage), self.key)
-            try:   # one statement in autocommit: atomic and durable (synchronous=FULL) on its own
-                self._db.execute("INSERT INTO records (seq, id, envelope, created_at) VALUES (?, ?, ?, ?)",
-                                 (seq, record_id, envelope, time.time()))
-            except sqlite3.Error as exc:
-                self._write_failed(exc)
-                raise
-            self._last_seq, self._depth = seq, self._depth + 1
+            record_id = self._append(passage, "ratings")
         self._check_quota()
         return record_id
 
