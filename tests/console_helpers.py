@@ -11,6 +11,7 @@ from pathlib import Path
 from gate.console import accounts as acc
 from gate.console import serial as line
 from simulators.pty_link import PtyLink
+from tests.serial_helpers import wait_for
 
 PASSWORDS = {"vera": "viewer-pass-0001", "tina": "techie-pass-0002", "adam": "admin-pass-00003",
              "olga": "officer-pass-004", "lock": "lockout-pass-005"}
@@ -36,18 +37,6 @@ class Clock:
 def write_accounts(path: Path, names=tuple(PASSWORDS)) -> None:
     """The test accounts, hashed at a low scrypt cost (2**10) so logins stay quick."""
     acc.write_accounts(path, {n: acc.Account(n, ROLES[n], acc.hash_password(PASSWORDS[n], log2_n=10)) for n in names})
-
-
-def wait_for(predicate, timeout: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    pause = threading.Event()
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        pause.wait(0.01)
 
 
 def audit(app, action: str | None = None) -> list[dict]:

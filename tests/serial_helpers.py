@@ -6,7 +6,7 @@ import threading
 import time
 
 
-def wait_for(predicate, timeout: float = 5.0, interval: float = 0.005, what: str = "condition"):
+def wait_for(predicate, timeout: float = 5.0, what: str = "condition", interval: float = 0.005):
     """Poll `predicate` until it returns something truthy; fail the test after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     done = threading.Event()

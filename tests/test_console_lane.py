@@ -129,7 +129,7 @@ def test_idle_timeout_logs_out_without_sleeping(gate, term):
     gate.clock.advance(gate.cfg.console.idle_timeout_s + 1)
     assert "no input for 300 s: logged out" in term.expect("login: ")
     assert wait_for(lambda: [e for e in audit(gate, "technician.logout")
-                             if e["actor"] == "tina" and e["details"]["why"] == "idle"])
+                             if e["actor"] == "tina" and e["details"]["why"] == "idle"], 10)
 
 
 def test_garbage_and_a_break_on_the_line_are_dropped(gate, term):
@@ -187,8 +187,8 @@ def test_a_line_lost_mid_command_cancels_it_and_the_lane_serves_on(gate, term):
     term.expect("waiting for the passage in progress")
     term.unplug()                                               # the cable is pulled mid-command
     wait_for(lambda: [e for e in audit(gate, "console.command")
-                      if e["details"]["command"] == "maintenance on" and e["details"]["result"] == "cancelled"])
-    assert wait_for(lambda: [e for e in audit(gate, "technician.logout") if e["details"]["why"] == "disconnect"])
+                      if e["details"]["command"] == "maintenance on" and e["details"]["result"] == "cancelled"], 10)
+    assert wait_for(lambda: [e for e in audit(gate, "technician.logout") if e["details"]["why"] == "disconnect"], 10)
     assert t.join(30) and t.outcome == "passed"
     wait_for(lambda: gate.controller.machine.state == "idle", 15, "idle again")
     assert gate.controller.hold_documents == 0                  # nothing held: the next traveller is served

@@ -50,6 +50,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.serial_helpers import wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 GATES = ["CHAOS-01", "CHAOS-02", "CHAOS-03"]
 SITE = "SIM"
@@ -252,17 +254,6 @@ def _tail(path: Path, n: int = 30) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
     except OSError:
         return "(no log)"
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 # ============================================================================ the cluster
