@@ -13,6 +13,7 @@ from biometrics.face import pad
 from core import messages
 from core import generated
 from core.reasons import Category, Reason, UnknownReason, guidance_for, reference_markdown
+from icao9303 import mrz as mrzmod
 from icao9303 import pa
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,38 +146,54 @@ class _Face:
         return self.outcome
 
 
+MRZ = mrzmod.parse(["P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<", "L898902C36UTO7408122F1204159ZE184226B<<<<<10"])
+
+
 def _controller(face_outcome):
     from drivers.screen.driver import RecordingScreen
     from gate import config
     from gate.controller import Devices, GateController
-    from gate.decision import Verdict
-    from gate.steps import ChipOutcome
 
     cfg = config.load_gate(ROOT / "config" / "gate.example.toml")
     screen = RecordingScreen()
     ctl = GateController(cfg, _Reactor(), Devices(door=_Door(), mrz_reader=None, chip=None,
                                                   face=_Face(face_outcome), finger=None, screen=screen))
-
-    async def accepted(read, record):
-        return Verdict(True, (), {}), ChipOutcome("TWN:300000001")
-
     # One traveller walks in, the entry locks behind them, and they leave when told.
-    ctl._check_document = accepted
     ctl._walked_in = ctl._leaf_locked = ctl.mantrap_empty = lambda *a: True
     ctl.occupancy = lambda: 0
     ctl.machine.send("recovered")
     return ctl, screen
 
 
-def _passage(ctl):
+def _passage(ctl, mrz=None):
+    """The lane takes a document `_documents` read and decided: accepted, its chip passively
+    authenticated, the photo handed over (`mrz=None`: an MRZ nobody could read)."""
+    import uuid
+
     from drivers.mrz_reader.driver import MrzRead
-    return asyncio.run(ctl.passage(MrzRead((), None, None)))
+    from gate.controller import PassageRecord, PendingDocument
+    from gate.decision import Verdict
+    from gate.steps import ChipOutcome
+    from icao9303.pa import PassiveAuthResult
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        pending = PendingDocument(MrzRead((), mrz, None), PassageRecord(uuid.uuid4().hex, ctl.cfg.gate.id, "now"),
+                                  loop.create_future(), loop.create_future(), loop.create_future())
+        chip = ChipOutcome("TWN:300000001", passive_auth=PassiveAuthResult((), True))
+        pending.decided.set_result((Verdict(True, (), {}), chip) if mrz is not None
+                                   else (Verdict(False, (Reason.MRZ_UNREADABLE,)), None))
+        pending.chip.set_result(chip if mrz is not None else None)
+        pending.template.set_result(None)
+        pending.photo.set(None)
+        return await ctl.passage(pending)
+    return asyncio.run(run())
 
 
 def test_a_liveness_failure_sends_the_traveller_to_an_officer_and_records_plain_strings():
     from gate.steps import FaceOutcome
     ctl, screen = _controller(FaceOutcome(False, 0.9, (Reason.PAD_CHALLENGE_NO_BLINK, Reason.PAD_PASSIVE), {}))
-    record = _passage(ctl)
+    record = _passage(ctl, MRZ)
     assert record.outcome == "refused_biometric"
     assert record.reasons == ["PAD_CHALLENGE:no_blink", "PAD_PASSIVE"]
     assert all(type(r) is str for r in record.reasons) and record.reason_detail == {}
@@ -188,14 +205,14 @@ def test_a_liveness_failure_sends_the_traveller_to_an_officer_and_records_plain_
 def test_a_face_mismatch_without_a_fingerprint_asks_to_step_back():
     from gate.steps import FaceOutcome
     ctl, screen = _controller(FaceOutcome(False, 0.1, (Reason.FACE_NO_MATCH,), {}))
-    record = _passage(ctl)
+    record = _passage(ctl, MRZ)
     assert (record.outcome, record.reasons) == ("refused_biometric", ["FACE_NO_MATCH"])
     assert screen.ids()[-1] == "passage.step_back"
 
 
 def test_a_fault_records_the_code_and_its_error_type_beside_it():
     ctl, _ = _controller(RuntimeError("camera thread died"))
-    record = _passage(ctl)  # the passage ends, the gate does not
+    record = _passage(ctl, MRZ)  # the passage ends, the gate does not
     assert record is ctl.records[-1] and ctl.machine.state == "returning"
     assert (record.outcome, record.reasons) == ("aborted", ["FAULT"])
     assert record.reason_detail == {"FAULT": "RuntimeError"}
