@@ -145,6 +145,14 @@ class StandInGate:
         self._move(Leaf.EXIT, "lock")
         return self._end(record, "cleared", [])
 
+    def forget_documents(self) -> None:
+        """Drop reads queued before this traveller (one who left may have laid a passport down again)."""
+        while True:
+            try:
+                self.mrz_events.get_nowait()
+            except queue.Empty:
+                return
+
     def _next(self, kind):
         deadline = time.monotonic() + PASSAGE_DEADLINE_S
         while True:
@@ -211,6 +219,7 @@ def gate(lane):
 
 
 def run(gate: StandInGate, traveller: Traveller) -> tuple[dict, dict]:
+    gate.forget_documents()
     traveller.start()
     try:
         record = gate.serve_one()
