@@ -25,7 +25,7 @@ from biometrics.privacy import BiometricSample, TemplateVault
 from drivers.camera.driver import Camera, CameraError
 from drivers.emrtd.bac import BacKey
 from drivers.emrtd.pcsc import PcscReader
-from drivers.emrtd.reader import read_document
+from drivers.emrtd.reader import read_with_retry
 from drivers.fingerprint.driver import FingerprintScanner
 from core import logs
 from core.reasons import Reason
@@ -97,22 +97,26 @@ class ChipStep:
         deadline = self.cfg.timeouts.chip_read_s
         t0 = time.perf_counter()
 
+        early_sent = False
+
         def later(result, read_more) -> None:
-            t1 = time.perf_counter()
-            part = self._outcome(optical, result, ChipOutcome(out.traveller_id), self.early_policy)
-            part.timings_s["passive_auth"] = time.perf_counter() - t1
-            part.timings_s["early"] = time.perf_counter() - t0
-            early(part)
+            nonlocal early_sent
+            if not early_sent:  # a read started again after the field dropped during DG2 tells the gate once
+                t1 = time.perf_counter()
+                part = self._outcome(optical, result, ChipOutcome(out.traveller_id), self.early_policy)
+                part.timings_s["passive_auth"] = time.perf_counter() - t1
+                part.timings_s["early"] = time.perf_counter() - t0
+                early_sent = True
+                early(part)
             result.files["DG2"] = read_more("DG2")
 
         try:
-            self.reader.wait_for_card(min(deadline, 5.0))
-            with self.reader.connect() as card:
-                clone_check = chip_auth_mode(self.cfg.eligibility, optical.issuer) != "off"
-                result = read_document(card, BacKey.from_mrz(optical), names=["DG1"] if early else ["DG1", "DG2"],
-                                       deadline_s=deadline, policy=self.cfg.devices.chip_reader.access_policy,
-                                       active_auth=clone_check, chip_authentication=clone_check,
-                                       later=later if early else None)
+            clone_check = chip_auth_mode(self.cfg.eligibility, optical.issuer) != "off"
+            # A chip that leaves the field or stalls mid-read is read again on a new connection, within the budget.
+            result = read_with_retry(self.reader, BacKey.from_mrz(optical), names=["DG1"] if early else ["DG1", "DG2"],
+                                     deadline_s=deadline, policy=self.cfg.devices.chip_reader.access_policy,
+                                     active_auth=clone_check, chip_authentication=clone_check,
+                                     later=later if early else None)
         except (EGateError, OSError) as exc:
             out.error = f"{type(exc).__name__}: {exc}"
             out.timings_s["read"] = time.perf_counter() - t0
