@@ -105,7 +105,7 @@ class DoorWatch:
             return
         try:
             state = self.state()
-        except RuntimeError:   # the machine moved under us; the next sample sees it
+        except (RuntimeError, StopIteration):   # read from another thread mid-transition; the next sample sees it
             return
         if not self.states or self.states[-1][1] != state:
             self.states.append((now, state))
