@@ -579,7 +579,8 @@ def test_door_link_down_at_boot_starts_out_of_service_and_serves_when_the_door_a
     assert wait_for(lambda: not os.path.exists(lane.door.path), 2)
     with Gate(lane, cfg, ready=None) as g:
         assert wait_for(lambda: g.audited("service.out", device="door"), 10), g.audit()
-        assert not g.machine.healthy and g.state in ("recovering", "out_of_service")
+        # The audit entry is written as the loss is handled; the machine follows within the same turn.
+        assert wait_for(lambda: not g.machine.healthy and g.state in ("recovering", "out_of_service"), 5), g.state
         assert wait_for(lambda: "gate.out_of_service" in g.app.screen.ids(), 5), g.app.screen.ids()
         assert "gate.welcome" not in g.app.screen.ids()
         lane.door.faults.clear("unplug")
@@ -727,7 +728,9 @@ def test_kill_9_mid_passage_is_recorded_as_interrupted_and_the_traveller_leaves_
         assert wait_for(lambda: _logged(tmp_path / "first.log", event="passage_state", state="idle"), 60), \
             (tmp_path / "first.log").read_text()[-3000:]
         # lin never puts a finger down: the passage waits at the finger step, both leaves locked.
-        t = Traveller(lane, "genuine", "lin", finger="never", inside_patience_s=60).start()
+        # lin takes the passport as the entry opens: one left on the reader would be read ahead for the
+        # next passage by the restarted gate (pipelining), which is not what this test is about.
+        t = Traveller(lane, "genuine", "lin", finger="never", inside_patience_s=60, passport_back="on_entry").start()
         assert wait_for(lambda: _logged(tmp_path / "first.log", event="passage_state", state="finger"), 30)
         pending = stored.journal()               # durable before any leaf moved for it
         assert pending is not None and pending["state"] == "entering", pending
