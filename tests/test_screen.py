@@ -153,11 +153,12 @@ def test_the_rating_is_offered_after_a_cleared_passage_once_and_only_for_that_pa
 
 
 def test_an_offer_expires_and_is_withdrawn_when_the_next_traveller_is_let_in():
-    s = RecordingScreen(rating="every_decision", rating_window_s=0.2)
+    now = [100.0]
+    s = RecordingScreen(rating="every_decision", rating_window_s=0.2, clock=lambda: now[0])
     s.passage("p1", "TWN")
     s.show("document.rejected", "en")
     token = s.open_offer().token
-    time.sleep(0.3)
+    now[0] += 0.3
     assert s.open_offer() is None and s.rate(token, "good") == "expired"
     s.passage("p2", "TWN")
     s.show("passage.proceed", "en")

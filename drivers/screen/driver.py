@@ -30,6 +30,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core import logs, messages
@@ -129,7 +130,9 @@ class Screen(Component):
     name = "screen"
 
     def __init__(self, *, languages: tuple[str, ...] | None = None, emit: EventSink = discard,
-                 rating: str = "cleared", rating_window_s: float = 10.0):
+                 rating: str = "cleared", rating_window_s: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic):
+        self.clock = clock                          # injected: tests move it instead of sleeping
         self.current: ScreenMessage | None = None
         self.languages = tuple(languages or messages.LANGUAGES)   # offered to travellers, one tap each
         self.gate_language = self.languages[0]      # the language gate logic asked for last
@@ -158,7 +161,7 @@ class Screen(Component):
                 self.offer = None
             if self._passage_id is not None and message_id in RATE_AFTER.get(self.rating, ()):
                 if self.offer is None or self.offer.passage_id != self._passage_id:
-                    now = time.monotonic()
+                    now = self.clock()
                     self.offer = RatingOffer(secrets.token_urlsafe(12), self._passage_id, now,
                                              now + self.rating_window_s)
             self._display(msg)
@@ -203,7 +206,7 @@ class Screen(Component):
         with self._state_lock:
             if self._chosen is not None:
                 lang, at = self._chosen
-                if self._passage_id is not None or time.monotonic() - at < CHOSEN_LANGUAGE_IDLE_S:
+                if self._passage_id is not None or self.clock() - at < CHOSEN_LANGUAGE_IDLE_S:
                     return lang
                 self._chosen = None
             return self._issuer_language or self.gate_language
@@ -219,14 +222,14 @@ class Screen(Component):
         if code not in self.languages:
             raise ScreenError(f"language {code!r} is not offered here ({', '.join(self.languages)})")
         with self._state_lock:
-            self._chosen = (code, time.monotonic())
+            self._chosen = (code, self.clock())
             self._rerender()
         self._changed()
 
     def open_offer(self) -> RatingOffer | None:
         """The rating offer the screen shows now (None when there is none or it has expired)."""
         with self._state_lock:
-            if self.offer is not None and time.monotonic() > self.offer.until:
+            if self.offer is not None and self.clock() > self.offer.until:
                 self.offer = None
             return self.offer
 
@@ -242,8 +245,8 @@ class Screen(Component):
             if offer.rating is not None:
                 return "already_rated"
             offer.rating = rating
-            offer.until = time.monotonic() + min(3.0, self.rating_window_s)   # the thanks stays briefly
-            event = Rating(offer.passage_id, rating, round(time.monotonic() - offer.offered_at, 3))
+            offer.until = self.clock() + min(3.0, self.rating_window_s)   # the thanks stays briefly
+            event = Rating(offer.passage_id, rating, round(self.clock() - offer.offered_at, 3))
             self.ratings += 1
         try:
             self.emit(event)
